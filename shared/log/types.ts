@@ -1,0 +1,55 @@
+/**
+ * The log: braid's single source of truth. One interface, two implementations
+ * (embedded files, Kafka) that pass the same contract suite (test/integration/log-contract).
+ */
+
+/** partition → next offset (Kafka's meaning of "offset": the offset of the next record). */
+export type Position = Record<number, number>;
+
+/** What the caller appends: the record key (the event's `key ?? id`) and its bytes. */
+export interface AppendInput {
+  readonly key: string;
+  readonly value: Buffer;
+}
+
+/** Where one appended record went. */
+export interface Appended {
+  readonly partition: number;
+  readonly offset: number;
+  /** epoch ms; Kafka's record timestamp, set by braid at ingest. */
+  readonly appendTime: number;
+}
+
+export interface LogRecord extends Appended {
+  readonly key: string;
+  readonly value: Buffer;
+}
+
+export interface ReadOptions {
+  /** Start here (inclusive). Partitions missing from the map start at 0. */
+  readonly from?: Position;
+  /**
+   * Stop once every partition has reached this position (exclusive). Without it the
+   * read tails the log until `signal` aborts or the log closes.
+   */
+  readonly until?: Position;
+  /** Upper bound on one yielded batch. */
+  readonly maxBatch?: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface EventLog {
+  readonly kind: 'embedded' | 'kafka';
+  readonly partitions: number;
+  /**
+   * Appends the records and resolves once all of them are durable (embedded: fsynced;
+   * Kafka: acknowledged by all in-sync replicas). Results are in input order. Records with
+   * the same key go to the same partition, in input order.
+   */
+  append(records: readonly AppendInput[]): Promise<Appended[]>;
+  /** The next offset of every partition. */
+  endPosition(): Promise<Position>;
+  /** Batches of records in offset order per partition (partitions interleave). */
+  read(options?: ReadOptions): AsyncIterable<LogRecord[]>;
+  close(): Promise<void>;
+}

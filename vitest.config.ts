@@ -1,0 +1,28 @@
+import { defineConfig } from 'vitest/config';
+
+// Tiers by folder: unit (pure logic, no I/O), integration (real embedded log on disk,
+// real Kafka broker, real DuckDB), e2e (the braid process over HTTP). The Kafka broker is
+// started once for the integration and e2e tiers by test/support/kafka-global-setup.ts.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'],
+          globalSetup: ['test/support/kafka-global-setup.ts'],
+          testTimeout: 120_000, // two minutes: broker restarts and SIGKILL loops take time
+          hookTimeout: 120_000,
+          // Two cores: files run one or two at a time; they share one broker.
+          maxWorkers: 2,
+        },
+      },
+    ],
+  },
+});
