@@ -5,6 +5,7 @@ import { defineConfig } from 'vitest/config';
 // started once for the integration and e2e tiers by test/support/kafka-global-setup.ts.
 export default defineConfig({
   test: {
+    reporters: ['default', './test/support/summary-reporter.ts'],
     projects: [
       {
         test: {

@@ -1,0 +1,80 @@
+import { BraidError } from '../../shared/errors.js';
+import { encodeEvent, recordKey, validateEvents, type EventLimits } from '../../shared/events/index.js';
+import type { Appended, EventLog } from '../../shared/log/types.js';
+import type { IngestMetrics } from '../metrics.js';
+
+export interface IngestorOptions {
+  /** The log, or undefined while it is still opening (requests then get 503). */
+  readonly log: () => EventLog | undefined;
+  readonly limits: EventLimits & {
+    readonly maxBatchEvents: number;
+    /** a request waits at most this long for the log (ms) */
+    readonly appendTimeoutMs: number;
+  };
+  readonly metrics?: IngestMetrics;
+  readonly now?: () => number;
+}
+
+export interface IngestResult {
+  readonly accepted: number;
+  readonly appended: Appended[];
+}
+
+/**
+ * The write path: validate a whole request, then append it to the log in one call.
+ * All-or-nothing for invalid input: nothing is appended unless every event is valid.
+ * (A log failure after validation answers 503; whatever part of the batch reached the
+ * log is harmless, since a client's retry of the same ids is deduplicated downstream,
+ * design section 3.)
+ */
+export class Ingestor {
+  readonly #options: IngestorOptions;
+
+  constructor(options: IngestorOptions) {
+    this.#options = options;
+  }
+
+  async ingest(input: readonly unknown[]): Promise<IngestResult> {
+    const { limits, metrics } = this.#options;
+    if (input.length === 0) {
+      throw new BraidError('invalid_body', 'the request holds no events; send at least one');
+    }
+    if (input.length > limits.maxBatchEvents) {
+      throw new BraidError(
+        'too_many_events',
+        `the request holds ${input.length} events, over the limit of ${limits.maxBatchEvents} (ingest.maxBatchEvents); split it into smaller requests`,
+      );
+    }
+    const now = this.#options.now?.() ?? Date.now();
+    const result = validateEvents(input, limits, now);
+    if (!result.ok) {
+      const invalid = new Set(result.problems.map((p) => p.index)).size;
+      throw new BraidError(
+        'invalid_events',
+        `${invalid} of ${input.length} events are invalid, so nothing was appended; fix the events listed in "problems" and resend the whole request`,
+        { details: { problems: result.problems } },
+      );
+    }
+    const log = this.#options.log();
+    if (!log) throw new BraidError('not_ready', 'the log is not open yet; retry in a few seconds');
+    const records = result.events.map((e) => ({ key: recordKey(e), value: encodeEvent(e) }));
+    const stop = metrics?.appendSeconds.startTimer();
+    const appended = await withTimeout(log.append(records), limits.appendTimeoutMs);
+    stop?.();
+    metrics?.bytes.inc(records.reduce((n, r) => n + r.value.length, 0));
+    return { accepted: appended.length, appended };
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new BraidError('log_unavailable', `the log did not acknowledge the append within ${ms} ms (ingest.appendTimeoutMs); retry the request, retries are deduplicated by id`)),
+      ms,
+    );
+  });
+  // The losing promise must not surface as an unhandled rejection.
+  promise.catch(() => undefined);
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,74 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { isBraidError } from '../../shared/errors.js';
+import { apiKeyGuard } from '../auth.js';
+import { eventsOfBody } from '../body.js';
+import type { Ingestor } from '../ingest/ingestor.js';
+import type { IngestMetrics } from '../metrics.js';
+
+const Event = Type.Object(
+  {
+    id: Type.String({ minLength: 1, maxLength: 128, description: 'Idempotency key.' }),
+    type: Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,64}$' }),
+    time: Type.Union([Type.String({ format: 'date-time' }), Type.Integer({ minimum: 0 })], { description: 'RFC 3339 with zone, or epoch ms.' }),
+    key: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'Entity; the partition key. Defaults to id.' })),
+    data: Type.Optional(Type.Object({}, { additionalProperties: true })),
+  },
+  { additionalProperties: false },
+);
+
+const ErrorBody = Type.Object({ error: Type.String(), message: Type.String() }, { additionalProperties: true });
+
+export interface EventRoutesOptions {
+  readonly ingestor: Ingestor;
+  readonly metrics: IngestMetrics;
+  readonly apiKeys: readonly string[];
+}
+
+export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (app, { ingestor, metrics, apiKeys }) => {
+  const guard = apiKeyGuard(apiKeys);
+  app.post(
+    '/v1/events',
+    {
+      // Authentication runs before the body is read, so an unauthenticated client cannot
+      // make the server parse megabytes.
+      ...(guard ? { onRequest: guard } : {}),
+      schema: {
+        summary: 'Ingest events',
+        description:
+          'A JSON array of events, {"events": [...]}, or NDJSON (application/x-ndjson). All or nothing: 202 once every event is durable in the log; 400 lists every invalid event by index, JSON path and reason.',
+        body: Type.Union([Type.Array(Event), Type.Object({ events: Type.Array(Event) })]),
+        response: { 202: Type.Object({ accepted: Type.Integer() }), '4xx': ErrorBody, '5xx': ErrorBody },
+        ...(guard ? { security: [{ apiKey: [] }, { bearer: [] }] } : {}),
+      },
+      // The schema documents the API; validation is the event validator's, which reports
+      // every problem of every event at once.
+      validatorCompiler: () => () => true,
+    },
+    async (request, reply) => {
+      let n = 0;
+      try {
+        const events = eventsOfBody(request.body);
+        n = events.length;
+        const result = await ingestor.ingest(events);
+        metrics.requests.inc({ outcome: 'accepted' });
+        metrics.events.inc({ outcome: 'accepted' }, result.accepted);
+        return reply.status(202).send({ accepted: result.accepted });
+      } catch (err) {
+        const outcome = isBraidError(err) && err.status < 500 ? 'rejected' : 'failed';
+        metrics.requests.inc({ outcome });
+        if (n > 0) metrics.events.inc({ outcome }, n);
+        metrics.rejections.inc({ reason: isBraidError(err) ? err.code : 'internal' });
+        throw err;
+      }
+    },
+  );
+
+  // Rejections that happen before the handler (auth, body size, content type) count too.
+  app.addHook('onError', async (request, _reply, err) => {
+    if (request.routeOptions.url === '/v1/events' && !request.body) {
+      metrics.requests.inc({ outcome: 'rejected' });
+      metrics.rejections.inc({ reason: isBraidError(err) ? err.code : String((err as { code?: string }).code ?? 'invalid_body') });
+    }
+  });
+};

@@ -1,0 +1,136 @@
+import { readFile } from 'node:fs/promises';
+import { Value } from '@sinclair/typebox/value';
+import type { TSchema } from '@sinclair/typebox';
+import { parse as parseYaml } from 'yaml';
+import { BraidError } from '../errors.js';
+import { ConfigSchema, leafKeys, type BraidConfig } from './schema.js';
+
+/** `server.port` → `BRAID_SERVER_PORT`, `log.kafka.brokers` → `BRAID_LOG_KAFKA_BROKERS`. */
+export function envName(path: string): string {
+  return `BRAID_${path.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/\./g, '_').toUpperCase()}`;
+}
+
+/** Short names users expect beside the systematic ones (design section 9, CLI flags). */
+const ENV_ALIASES: Record<string, string> = {
+  BRAID_KAFKA_BROKERS: 'log.kafka.brokers',
+  BRAID_PORT: 'server.port',
+  BRAID_HOST: 'server.host',
+  BRAID_API_KEYS: 'auth.apiKeys',
+  BRAID_PARTITIONS: 'log.partitions',
+};
+
+export interface LoadOptions {
+  /** Path of braid.yaml; none means defaults (plus env and overrides). */
+  readonly file?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Highest precedence, e.g. CLI flags, as dotted paths: { 'server.port': 9000 }. */
+  readonly overrides?: Record<string, unknown>;
+}
+
+/** The config with what start-up derives: which log, and its partition count. */
+export type ResolvedConfig = BraidConfig & {
+  log: BraidConfig['log'] & { kind: 'embedded' | 'kafka'; partitions: number };
+};
+
+/**
+ * defaults < braid.yaml < environment < overrides. Every problem is reported at once, each
+ * naming the key, what is wrong and where to fix it.
+ */
+export async function loadConfig(options: LoadOptions = {}): Promise<ResolvedConfig> {
+  const env = options.env ?? process.env;
+  let fromFile: unknown = {};
+  if (options.file) {
+    let text: string;
+    try {
+      text = await readFile(options.file, 'utf8');
+    } catch (err) {
+      throw new BraidError('invalid_config', `cannot read the config file ${options.file}: ${(err as Error).message}`);
+    }
+    try {
+      fromFile = parseYaml(text) ?? {};
+    } catch (err) {
+      throw new BraidError('invalid_config', `${options.file} is not valid YAML: ${(err as Error).message}`);
+    }
+    if (typeof fromFile !== 'object' || Array.isArray(fromFile)) {
+      throw new BraidError('invalid_config', `${options.file} must hold a YAML mapping of settings at the top level`);
+    }
+  }
+  return resolveConfig(fromFile as Record<string, unknown>, env, options.overrides ?? {}, options.file);
+}
+
+export function resolveConfig(
+  fromFile: Record<string, unknown>,
+  env: NodeJS.ProcessEnv = {},
+  overrides: Record<string, unknown> = {},
+  file = 'braid.yaml',
+): ResolvedConfig {
+  const merged = structuredClone(fromFile);
+  const problems: string[] = [];
+  const leaves = new Map(leafKeys().map((l) => [l.path, l.schema]));
+  const sourceOf = new Map<string, string>();
+
+  const envEntries: Array<[string, string]> = [];
+  for (const [alias, path] of Object.entries(ENV_ALIASES)) envEntries.push([alias, path]);
+  for (const path of leaves.keys()) envEntries.push([envName(path), path]);
+  for (const [name, path] of envEntries) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    const value = fromEnvString(raw, leaves.get(path)!);
+    setPath(merged, path, value);
+    sourceOf.set(path, `environment variable ${name}`);
+  }
+  for (const [path, value] of Object.entries(overrides)) {
+    if (value === undefined) continue;
+    if (!leaves.has(path)) throw new BraidError('invalid_config', `unknown setting "${path}"`);
+    setPath(merged, path, value);
+    sourceOf.set(path, 'the command line');
+  }
+
+  const withDefaults = Value.Default(ConfigSchema, merged) as Record<string, unknown>;
+  for (const error of Value.Errors(ConfigSchema, withDefaults)) {
+    const path = error.path.slice(1).replace(/\//g, '.');
+    // Unions and intersections repeat the same failure once per branch; one line is enough.
+    if (problems.some((p) => p.startsWith(`${path || '(top level)'}:`))) continue;
+    const where = sourceOf.get(path) ?? `${file} or ${leaves.has(path) ? envName(path) : 'remove it'}`;
+    problems.push(`${path || '(top level)'}: ${explain(error.message, error.value, path, leaves)} (set in ${where})`);
+  }
+  if (problems.length > 0) {
+    throw new BraidError('invalid_config', `invalid configuration:\n  - ${problems.join('\n  - ')}`, { details: problems });
+  }
+  const config = withDefaults as BraidConfig;
+  const kind = config.log.kafka.brokers.length > 0 ? 'kafka' : 'embedded';
+  return {
+    ...config,
+    log: { ...config.log, kind, partitions: config.log.partitions ?? (kind === 'kafka' ? 4 : 1) },
+  };
+}
+
+function explain(message: string, value: unknown, path: string, leaves: Map<string, TSchema>): string {
+  if (/Unexpected property/i.test(message)) {
+    const parent = path.split('.').slice(0, -1).join('.');
+    const siblings = [...leaves.keys()]
+      .filter((k) => k.startsWith(parent ? `${parent}.` : ''))
+      .map((k) => k.slice(parent ? parent.length + 1 : 0).split('.')[0]);
+    return `unknown setting; known here: ${[...new Set(siblings)].join(', ')}`;
+  }
+  return `${message.replace(/^Expected/, 'expected')}, got ${JSON.stringify(value)}`;
+}
+
+function fromEnvString(raw: string, schema: TSchema): unknown {
+  if (schema.type === 'array') return raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const numeric = schema.type === 'integer' || schema.type === 'number';
+  if (numeric) return /^-?\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : raw;
+  if (schema.type === 'boolean') return raw === 'true' ? true : raw === 'false' ? false : raw;
+  return raw;
+}
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let node = target;
+  for (const part of parts.slice(0, -1)) {
+    const next = node[part];
+    if (next === null || typeof next !== 'object' || Array.isArray(next)) node[part] = {};
+    node = node[part] as Record<string, unknown>;
+  }
+  node[parts.at(-1)!] = value;
+}

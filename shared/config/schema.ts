@@ -1,0 +1,82 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+/**
+ * braid.yaml, as a TypeBox schema: the single description of every key, its type, its
+ * default and its documentation. Loading (load.ts) derives the environment overrides and
+ * the error messages from it, so a key added here is configurable everywhere at once.
+ */
+const Positive = (d: number, description: string) => Type.Integer({ minimum: 1, default: d, description });
+
+export const ConfigSchema = Type.Object(
+  {
+    dataDir: Type.String({ minLength: 1, default: './.braid', description: 'Holds the embedded log, the archive and the batch versions.' }),
+    server: Type.Object(
+      {
+        host: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Address to listen on; 0.0.0.0 for every interface.' }),
+        port: Type.Integer({ minimum: 0, maximum: 65_535, default: 8080, description: 'HTTP port; 0 picks a free one.' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    log: Type.Object(
+      {
+        partitions: Type.Optional(
+          Type.Integer({ minimum: 1, maximum: 1024, description: 'Partitions of the log; default 1 embedded, 4 on Kafka.' }),
+        ),
+        kafka: Type.Object(
+          {
+            brokers: Type.Array(Type.String({ minLength: 1 }), {
+              default: [],
+              description: 'host:port list; non-empty selects Kafka instead of the embedded log (env BRAID_KAFKA_BROKERS).',
+            }),
+            topic: Type.String({ minLength: 1, maxLength: 249, pattern: '^[A-Za-z0-9._-]+$', default: 'braid-events', description: 'The one topic that holds every event; created when missing.' }),
+            clientId: Type.String({ minLength: 1, default: 'braid', description: 'Kafka client id of this process.' }),
+            replicationFactor: Positive(1, 'Replication factor of the topic braid creates.'),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    auth: Type.Object(
+      {
+        apiKeys: Type.Array(Type.String({ minLength: 16 }), {
+          default: [],
+          description: 'When non-empty, writes need one of these keys (Authorization: Bearer KEY or X-API-Key: KEY).',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    ingest: Type.Object(
+      {
+        maxFutureMs: Positive(3_600_000, 'Events more than this far after now are rejected (ms).'),
+        maxEventBytes: Positive(65_536, 'Largest serialised event (bytes).'),
+        maxBatchEvents: Positive(10_000, 'Most events in one request.'),
+        maxBodyBytes: Positive(16_777_216, 'Largest request body (bytes).'),
+        appendTimeoutMs: Positive(10_000, 'A request waits at most this long for the log before answering 503 (ms).'),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    logging: Type.Object(
+      {
+        level: Type.Union(
+          ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+          { default: 'info', description: 'pino log level.' },
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type BraidConfig = Static<typeof ConfigSchema>;
+
+/** Leaf keys of the schema with their dotted path, for env overrides and docs. */
+export function leafKeys(schema: TSchema = ConfigSchema, prefix = ''): Array<{ path: string; schema: TSchema }> {
+  if (schema.type === 'object' && schema.properties) {
+    return Object.entries(schema.properties as Record<string, TSchema>).flatMap(([k, s]) =>
+      leafKeys(s, prefix ? `${prefix}.${k}` : k),
+    );
+  }
+  return [{ path: prefix, schema }];
+}

@@ -1,0 +1,120 @@
+import { xoroshiro128plus, unsafeUniformIntDistribution, type RandomGenerator } from 'pure-rand';
+
+/** A raw event as a client sends it (time as RFC 3339 or epoch ms). */
+export interface RawEvent {
+  id: string;
+  type: string;
+  time: string | number;
+  key?: string;
+  data?: Record<string, unknown>;
+}
+
+export interface DemoOptions {
+  readonly seed: number;
+  /** distinct users (event keys) */
+  readonly users: number;
+  /** share of events that are a retry of an earlier one (same id, same content) */
+  readonly duplicateRate: number;
+  /** share of events whose event time is hours or days behind now */
+  readonly lateRate: number;
+}
+
+export const defaultDemoOptions: DemoOptions = {
+  seed: 42,
+  users: 5_000,
+  duplicateRate: 0.02,
+  lateRate: 0.03,
+};
+
+const PATHS = ['/', '/search', '/product/1', '/product/2', '/product/3', '/cart', '/checkout', '/account', '/help'];
+const COUNTRIES = ['DE', 'FR', 'US', 'GB', 'JP', 'BR', 'IN', 'ES', 'NL', 'CÔTE-D’IVOIRE'];
+const CHANNELS = ['web', 'app', 'email'];
+const DEVICES = ['desktop', 'mobile', 'tablet'];
+
+/**
+ * Realistic web-shop traffic for the demo, tests and benchmarks: page views, sign-ups and
+ * purchases with amounts, countries and latencies; retried duplicates and late events
+ * included. Deterministic for a seed and a sequence of `now`s.
+ */
+export class DemoGenerator {
+  readonly #options: DemoOptions;
+  readonly #rng: RandomGenerator;
+  #counter = 0;
+  readonly #recent: RawEvent[] = [];
+
+  constructor(options: Partial<DemoOptions> = {}) {
+    this.#options = { ...defaultDemoOptions, ...options };
+    this.#rng = xoroshiro128plus(this.#options.seed);
+  }
+
+  /** `n` events around `now` (epoch ms). */
+  batch(n: number, now: number): RawEvent[] {
+    const out: RawEvent[] = [];
+    for (let i = 0; i < n; i++) out.push(this.next(now));
+    return out;
+  }
+
+  next(now: number): RawEvent {
+    if (this.#recent.length > 0 && this.#chance(this.#options.duplicateRate)) {
+      return structuredClone(this.#recent[this.#int(0, this.#recent.length - 1)]!);
+    }
+    const late = this.#chance(this.#options.lateRate);
+    const time = late ? now - this.#int(3_600_000, 3 * 86_400_000) : now - this.#int(0, 2_000);
+    const user = `user-${this.#int(1, this.#options.users)}`;
+    const n = ++this.#counter;
+    const roll = this.#int(1, 100);
+    const country = this.#pick(COUNTRIES);
+    let event: RawEvent;
+    if (roll <= 80) {
+      event = {
+        id: `pv-${this.#options.seed}-${n}`,
+        type: 'page_view',
+        time: this.#chance(0.5) ? new Date(time).toISOString() : time,
+        key: user,
+        data: {
+          path: this.#pick(PATHS),
+          country,
+          device: this.#pick(DEVICES),
+          // Mostly fast with a long tail, like real page loads.
+          latency_ms: this.#chance(0.95) ? this.#int(20, 400) : this.#int(400, 5_000),
+        },
+      };
+    } else if (roll <= 88) {
+      event = {
+        id: `su-${this.#options.seed}-${n}`,
+        type: 'signup',
+        time: new Date(time).toISOString(),
+        key: user,
+        data: { country, channel: this.#pick(CHANNELS) },
+      };
+    } else {
+      const cents = this.#chance(0.9) ? this.#int(199, 15_000) : this.#int(15_000, 250_000);
+      event = {
+        id: `order-${this.#options.seed}-${n}`,
+        type: 'purchase',
+        time: new Date(time).toISOString(),
+        key: user,
+        data: { amount: cents / 100, items: this.#int(1, 6), country, channel: this.#pick(CHANNELS) },
+      };
+    }
+    this.#remember(event);
+    return event;
+  }
+
+  #remember(event: RawEvent): void {
+    this.#recent.push(event);
+    if (this.#recent.length > 1_000) this.#recent.shift();
+  }
+
+  #int(from: number, to: number): number {
+    return unsafeUniformIntDistribution(from, to, this.#rng);
+  }
+
+  #chance(p: number): boolean {
+    return this.#int(0, 999_999) < p * 1_000_000;
+  }
+
+  #pick<T>(items: readonly T[]): T {
+    return items[this.#int(0, items.length - 1)]!;
+  }
+}

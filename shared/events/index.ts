@@ -1,0 +1,6 @@
+export { parseEventTime } from './time.js';
+export type { TimeParse } from './time.js';
+export { encodeEvent, decodeEvent, recordKey } from './event.js';
+export type { StoredEvent } from './event.js';
+export { validateEvents, defaultEventLimits } from './validate.js';
+export type { EventLimits, EventProblem, ValidationResult } from './validate.js';

@@ -1,0 +1,155 @@
+import { parseEventTime } from './time.js';
+import type { StoredEvent } from './event.js';
+
+export interface EventLimits {
+  /** events may be at most this far after now; one hour by default */
+  readonly maxFutureMs: number;
+  /** the stored (serialised) event's size limit; 64 KiB by default */
+  readonly maxEventBytes: number;
+}
+
+export const defaultEventLimits: EventLimits = {
+  maxFutureMs: 3_600_000, // one hour
+  maxEventBytes: 65_536, // 64 KiB
+};
+
+/** One problem with one event of a request: which event, where in it, and why. */
+export interface EventProblem {
+  readonly index: number;
+  /** JSON path inside the event, e.g. `$.data.amount` */
+  readonly path: string;
+  readonly reason: string;
+}
+
+export type ValidationResult =
+  | { ok: true; events: StoredEvent[] }
+  | { ok: false; problems: EventProblem[] };
+
+const FIELDS = new Set(['id', 'type', 'time', 'key', 'data']);
+const TYPE_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
+// Keys that, merged into an object naively anywhere downstream, reach Object.prototype.
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * Validates every event of a request (design section 1) and reports every problem, so a
+ * client can fix a whole batch in one round trip. The request is all-or-nothing: callers
+ * append only when `ok`.
+ */
+export function validateEvents(input: readonly unknown[], limits: EventLimits, now = Date.now()): ValidationResult {
+  const events: StoredEvent[] = [];
+  const problems: EventProblem[] = [];
+  input.forEach((raw, index) => {
+    const before = problems.length;
+    const event = validateOne(raw, index, limits, now, problems);
+    if (event && problems.length === before) events.push(event);
+  });
+  return problems.length === 0 ? { ok: true, events } : { ok: false, problems };
+}
+
+function validateOne(
+  raw: unknown,
+  index: number,
+  limits: EventLimits,
+  now: number,
+  problems: EventProblem[],
+): StoredEvent | undefined {
+  const problem = (path: string, reason: string) => problems.push({ index, path, reason });
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    problem('$', `an event must be a JSON object, got ${describe(raw)}`);
+    return undefined;
+  }
+  const obj = raw as Record<string, unknown>;
+  for (const field of Object.keys(obj)) {
+    if (!FIELDS.has(field)) {
+      problem(`$.${field}`, `unknown field "${field}"; an event has only id, type, time, key and data (put custom fields in data)`);
+    }
+  }
+
+  const id = obj.id;
+  if (id === undefined) problem('$.id', 'required: a string of 1–128 characters, the idempotency key of the event');
+  else if (typeof id !== 'string') problem('$.id', `must be a string, got ${describe(id)}`);
+  else if (id.length < 1 || id.length > 128) problem('$.id', `must be 1–128 characters, got ${id.length}`);
+
+  const type = obj.type;
+  if (type === undefined) problem('$.type', 'required: 1–64 characters of [A-Za-z0-9_.:-]');
+  else if (typeof type !== 'string') problem('$.type', `must be a string, got ${describe(type)}`);
+  else if (!TYPE_PATTERN.test(type)) problem('$.type', `"${clip(type)}" must be 1–64 characters of [A-Za-z0-9_.:-]`);
+
+  let time: number | undefined;
+  if (obj.time === undefined) {
+    problem('$.time', 'required: RFC 3339 with a zone (e.g. "2026-11-27T10:15:00Z") or integer epoch milliseconds');
+  } else {
+    const parsed = parseEventTime(obj.time);
+    if (!parsed.ok) problem('$.time', parsed.reason);
+    else if (parsed.ms < 0) problem('$.time', 'is before 1970; event times start at the Unix epoch');
+    else if (parsed.ms > now + limits.maxFutureMs) {
+      problem(
+        '$.time',
+        `is ${new Date(parsed.ms).toISOString()}, more than ${limits.maxFutureMs} ms after now (ingest.maxFutureMs); check the sender's clock`,
+      );
+    } else time = parsed.ms;
+  }
+
+  const key = obj.key;
+  if (key !== undefined) {
+    if (typeof key !== 'string') problem('$.key', `must be a string, got ${describe(key)}`);
+    else if (key.length < 1 || key.length > 256) problem('$.key', `must be 1–256 characters, got ${key.length}`);
+  }
+
+  const data = obj.data;
+  if (data !== undefined) {
+    if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+      problem('$.data', `must be a JSON object, got ${describe(data)}`);
+    } else {
+      for (const path of forbiddenKeyPaths(data)) {
+        problem(path, 'keys named __proto__, constructor or prototype are not allowed; rename the field');
+      }
+    }
+  }
+
+  if (typeof id !== 'string' || typeof type !== 'string' || time === undefined) return undefined;
+  const event: StoredEvent = {
+    id,
+    type,
+    time,
+    ...(typeof key === 'string' ? { key } : {}),
+    ...(data !== undefined ? { data: data as Record<string, unknown> } : {}),
+  };
+  const size = Buffer.byteLength(JSON.stringify(event), 'utf8');
+  if (size > limits.maxEventBytes) {
+    problem('$', `the event is ${size} bytes serialised, over the ${limits.maxEventBytes}-byte limit (ingest.maxEventBytes)`);
+  }
+  return event;
+}
+
+/** Iterative, so a deeply nested document cannot overflow the stack. */
+function forbiddenKeyPaths(root: object): string[] {
+  const found: string[] = [];
+  const stack: Array<[unknown, string]> = [[root, '$.data']];
+  while (stack.length > 0) {
+    const [value, path] = stack.pop()!;
+    if (value === null || typeof value !== 'object') continue;
+    if (Array.isArray(value)) {
+      value.forEach((item, i) => stack.push([item, `${path}[${i}]`]));
+      continue;
+    }
+    for (const k of Object.keys(value)) {
+      const child = `${path}${/^[A-Za-z_$][\w$]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`}`;
+      if (FORBIDDEN_KEYS.has(k)) found.push(child);
+      stack.push([(value as Record<string, unknown>)[k], child]);
+    }
+  }
+  return found.sort();
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string') return `the string "${clip(v)}"`;
+  if (typeof v === 'object') return 'an object';
+  return `${typeof v} ${String(v)}`;
+}
+
+function clip(s: string): string {
+  return s.length > 40 ? `${s.slice(0, 40)}…` : s;
+}

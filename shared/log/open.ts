@@ -1,0 +1,27 @@
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { ResolvedConfig } from '../config/index.js';
+import { EmbeddedLog } from './embedded/index.js';
+import { KafkaLog } from './kafka/index.js';
+import { LogHandle } from './handle.js';
+import type { EventLog } from './types.js';
+
+/** The log the config selects: Kafka when brokers are configured, else the embedded log. */
+export function openLogFromConfig(config: ResolvedConfig, logger: Logger): Promise<EventLog> {
+  if (config.log.kind === 'kafka') {
+    return KafkaLog.open({
+      brokers: config.log.kafka.brokers,
+      topic: config.log.kafka.topic,
+      partitions: config.log.partitions,
+      clientId: config.log.kafka.clientId,
+      replicationFactor: config.log.kafka.replicationFactor,
+      appendTimeoutMs: config.ingest.appendTimeoutMs,
+      logger: logger.child({ component: 'kafka' }),
+    });
+  }
+  return EmbeddedLog.open({ dir: path.join(config.dataDir, 'log'), partitions: config.log.partitions });
+}
+
+export function logHandleFromConfig(config: ResolvedConfig, logger: Logger): LogHandle {
+  return new LogHandle({ kind: config.log.kind, open: () => openLogFromConfig(config, logger), logger });
+}

@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { envName, leafKeys, resolveConfig } from '../../shared/config/index.js';
+import { isBraidError } from '../../shared/errors.js';
+
+function errorOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    if (isBraidError(err, 'invalid_config')) return err.message;
+    throw err;
+  }
+  throw new Error('expected invalid_config');
+}
+
+describe('configuration', () => {
+  it('defaults to the embedded log with one partition on port 8080', () => {
+    const c = resolveConfig({});
+    expect(c.log.kind).toBe('embedded');
+    expect(c.log.partitions).toBe(1);
+    expect(c.server.port).toBe(8080);
+    expect(c.dataDir).toBe('./.braid');
+    expect(c.ingest.maxFutureMs).toBe(3_600_000);
+  });
+
+  it('selects Kafka with four partitions when brokers are given, also through BRAID_KAFKA_BROKERS', () => {
+    const c = resolveConfig({}, { BRAID_KAFKA_BROKERS: 'a:9092, b:9092' });
+    expect(c.log.kind).toBe('kafka');
+    expect(c.log.kafka.brokers).toEqual(['a:9092', 'b:9092']);
+    expect(c.log.partitions).toBe(4);
+  });
+
+  it('derives an environment variable for every key', () => {
+    expect(envName('server.port')).toBe('BRAID_SERVER_PORT');
+    expect(envName('ingest.maxFutureMs')).toBe('BRAID_INGEST_MAX_FUTURE_MS');
+    expect(envName('log.kafka.brokers')).toBe('BRAID_LOG_KAFKA_BROKERS');
+    // Every leaf really is overridable through its variable.
+    for (const { path, schema } of leafKeys()) {
+      const value = schema.type === 'array' ? 'abcdefghijklmnopq' : schema.type === 'integer' ? '7' : path === 'logging.level' ? 'debug' : 'v';
+      const c = resolveConfig({}, { [envName(path)]: value }) as unknown as Record<string, unknown>;
+      const got = path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], c);
+      const expected = schema.type === 'array' ? [value] : schema.type === 'integer' ? 7 : value;
+      expect(got, path).toEqual(expected);
+    }
+  });
+
+  it('takes file < environment < overrides', () => {
+    const c = resolveConfig({ server: { port: 1000 } }, { BRAID_SERVER_PORT: '2000' }, {});
+    expect(c.server.port).toBe(2000);
+    expect(resolveConfig({ server: { port: 1000 } }, { BRAID_SERVER_PORT: '2000' }, { 'server.port': 3000 }).server.port).toBe(3000);
+  });
+
+  it('reports every problem, naming the key, the fix and where it was set', () => {
+    const message = errorOf(() =>
+      resolveConfig({ server: { port: 'x', hots: 'a' }, bogus: 1, logging: { level: 'loud' } }, { BRAID_LOG_PARTITIONS: 'many' }),
+    );
+    expect(message).toMatch(/server\.port: expected integer, got "x" \(set in braid\.yaml or BRAID_SERVER_PORT\)/);
+    expect(message).toMatch(/server\.hots: unknown setting; known here: host, port/);
+    expect(message).toMatch(/bogus: unknown setting/);
+    expect(message).toMatch(/log\.partitions: .*"many".*environment variable BRAID_LOG_PARTITIONS/);
+    expect(message).toMatch(/logging\.level/);
+  });
+
+  it('rejects API keys too short to be secret', () => {
+    expect(errorOf(() => resolveConfig({ auth: { apiKeys: ['short'] } }))).toMatch(/auth\.apiKeys\.0/);
+  });
+});
