@@ -33,7 +33,7 @@ const specs: MeasureSpec[] = [
   { kind: 'quantile', path: 'v', q: [0.5, 0.99] },
 ];
 
-const fold = (m: Measure<any>, values: unknown[]) => values.reduce((s, v) => m.add(s, v), m.init());
+const fold = <S,>(m: Measure<S, any>, values: unknown[]): S => values.reduce<S>((s, v) => m.add(s, v), m.init());
 
 describe.each(specs)('measure $kind is a monoid', (spec) => {
   const m = measureOf(spec);
