@@ -4,6 +4,7 @@ import type { TSchema } from '@sinclair/typebox';
 import { parse as parseYaml } from 'yaml';
 import { BraidError } from '../errors.js';
 import { ConfigSchema, leafKeys, type BraidConfig } from './schema.js';
+import { parseViews, type ViewDefinition } from '../views/index.js';
 
 /** `server.port` → `BRAID_SERVER_PORT`, `log.kafka.brokers` → `BRAID_LOG_KAFKA_BROKERS`. */
 export function envName(path: string): string {
@@ -30,7 +31,20 @@ export interface LoadOptions {
 /** The config with what start-up derives: which log, and its partition count. */
 export type ResolvedConfig = BraidConfig & {
   log: BraidConfig['log'] & { kind: 'embedded' | 'kafka'; partitions: number };
+  /** dedupe.window in ms; Infinity for forever */
+  dedupeWindowMs: number;
+  viewDefinitions: ViewDefinition[];
 };
+
+const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** '90s', '30m', '24h', '7d', '250ms' or 'forever' (Infinity). */
+export function parseDuration(text: string): number {
+  if (text === 'forever') return Infinity;
+  const m = /^(\d+)(ms|s|m|h|d)$/.exec(text);
+  if (!m) throw new BraidError('invalid_config', `"${text}" is not a duration; write e.g. 90s, 30m, 24h, 7d or forever`);
+  return Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
+}
 
 /**
  * defaults < braid.yaml < environment < overrides. Every problem is reported at once, each
@@ -98,10 +112,18 @@ export function resolveConfig(
     throw new BraidError('invalid_config', `invalid configuration:\n  - ${problems.join('\n  - ')}`, { details: problems });
   }
   const config = withDefaults as BraidConfig;
+  let views: ViewDefinition[];
+  try {
+    views = parseViews(config.views);
+  } catch (err) {
+    throw new BraidError('invalid_config', `${(err as Error).message}\n  (set in ${sourceOf.get('views') ?? file})`, { cause: err });
+  }
   const kind = config.log.kafka.brokers.length > 0 ? 'kafka' : 'embedded';
   return {
     ...config,
     log: { ...config.log, kind, partitions: config.log.partitions ?? (kind === 'kafka' ? 4 : 1) },
+    dedupeWindowMs: parseDuration(config.dedupe.window),
+    viewDefinitions: views,
   };
 }
 
@@ -117,6 +139,8 @@ function explain(message: string, value: unknown, path: string, leaves: Map<stri
 }
 
 function fromEnvString(raw: string, schema: TSchema): unknown {
+  // A list of objects (views) comes as YAML or JSON text.
+  if (schema.type === 'array' && (schema.items as TSchema | undefined)?.type === undefined) return parseYaml(raw);
   if (schema.type === 'array') return raw.split(',').map((s) => s.trim()).filter(Boolean);
   const numeric = schema.type === 'integer' || schema.type === 'number';
   if (numeric) return /^-?\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : raw;

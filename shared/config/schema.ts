@@ -56,6 +56,38 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    dedupe: Type.Object(
+      {
+        window: Type.String({
+          pattern: '^(forever|\\d+(ms|s|m|h|d))$',
+          default: '24h',
+          description: 'A record whose id appeared in the same partition at most this long before is a duplicate: 90s, 30m, 24h, 7d or forever.',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    archive: Type.Object(
+      {
+        flushRecords: Positive(100_000, 'The archiver writes a Parquet file per partition after this many records...'),
+        flushIntervalMs: Positive(2_000, '...or after this long (ms), whichever comes first.'),
+        compactMinFiles: Positive(8, 'Compact once a partition has this many small files in a row.'),
+        compactTargetRecords: Positive(2_000_000, 'Files smaller than this many records are small; compaction merges them up to it.'),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    batch: Type.Object(
+      {
+        schedule: Type.String({ minLength: 1, default: '*/5 * * * *', description: 'node-cron expression of scheduled batch runs; "off" to run on demand only.' }),
+        keepVersions: Positive(3, 'Batch versions kept on disk (the serving one included).'),
+        memoryLimit: Type.String({ pattern: '^\\d+(\\.\\d+)?\\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$', default: '2GB', description: 'DuckDB memory limit of a run; larger work spills to disk.' }),
+        threads: Positive(2, 'DuckDB threads of a run.'),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    views: Type.Array(Type.Unknown(), {
+      default: [],
+      description: 'The views (design section 4); validated on their own with messages naming view, field and fix. Env: YAML or JSON text.',
+    }),
     logging: Type.Object(
       {
         level: Type.Union(

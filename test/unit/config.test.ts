@@ -34,13 +34,32 @@ describe('configuration', () => {
     expect(envName('ingest.maxFutureMs')).toBe('BRAID_INGEST_MAX_FUTURE_MS');
     expect(envName('log.kafka.brokers')).toBe('BRAID_LOG_KAFKA_BROKERS');
     // Every leaf really is overridable through its variable.
+    const samples: Record<string, [string, unknown]> = {
+      'logging.level': ['debug', 'debug'],
+      'dedupe.window': ['7d', '7d'],
+      'batch.memoryLimit': ['512MB', '512MB'],
+      'batch.schedule': ['0 * * * *', '0 * * * *'],
+      views: ['[{name: v, events: [a], granularity: day, measures: {n: count}}]', [{ name: 'v', events: ['a'], granularity: 'day', measures: { n: 'count' } }]],
+    };
     for (const { path, schema } of leafKeys()) {
-      const value = schema.type === 'array' ? 'abcdefghijklmnopq' : schema.type === 'integer' ? '7' : path === 'logging.level' ? 'debug' : 'v';
-      const c = resolveConfig({}, { [envName(path)]: value }) as unknown as Record<string, unknown>;
+      const [text, expected] =
+        samples[path] ??
+        (schema.type === 'array' ? ['abcdefghijklmnopq', ['abcdefghijklmnopq']] : schema.type === 'integer' ? ['7', 7] : ['v', 'v']);
+      const c = resolveConfig({}, { [envName(path)]: text }) as unknown as Record<string, unknown>;
       const got = path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], c);
-      const expected = schema.type === 'array' ? [value] : schema.type === 'integer' ? 7 : value;
       expect(got, path).toEqual(expected);
     }
+  });
+
+  it('parses views and the dedupe window, reporting view mistakes with the view and field', () => {
+    const c = resolveConfig({ dedupe: { window: '90s' }, views: [{ name: 'v', events: ['a'], granularity: 'day', measures: { n: 'count' } }] });
+    expect(c.dedupeWindowMs).toBe(90_000);
+    expect(c.viewDefinitions.map((v) => v.name)).toEqual(['v']);
+    expect(resolveConfig({ dedupe: { window: 'forever' } }).dedupeWindowMs).toBe(Infinity);
+    expect(errorOf(() => resolveConfig({ views: [{ name: 'v', events: ['a'], granularity: 'week', measures: { n: 'count' } }] }))).toMatch(
+      /view "v": granularity: "week" is unknown/,
+    );
+    expect(errorOf(() => resolveConfig({ dedupe: { window: '1 day' } }))).toMatch(/dedupe\.window/);
   });
 
   it('takes file < environment < overrides', () => {

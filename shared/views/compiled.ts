@@ -1,0 +1,40 @@
+import type { StoredEvent } from '../events/index.js';
+import { measureOf, type Measure } from '../measures/index.js';
+import { definitionVersion, type ViewDefinition } from './definition.js';
+import { dimensionValue, pathReader } from './paths.js';
+
+/** A view ready to fold events: paths compiled to readers, measures resolved, once. */
+export interface CompiledView {
+  readonly def: ViewDefinition;
+  readonly version: string;
+  readonly measureNames: readonly string[];
+  readonly measures: readonly Measure<any, unknown>[];
+  /** per measure, the reader of its input (count reads nothing) */
+  readonly measureInputs: ReadonlyArray<((e: StoredEvent) => unknown) | undefined>;
+  readonly dimensionReaders: ReadonlyArray<(e: StoredEvent) => unknown>;
+  /** whether an event belongs to the view (type and where) */
+  matches(event: StoredEvent): boolean;
+}
+
+export function compileView(def: ViewDefinition): CompiledView {
+  const types = new Set(def.events);
+  const where = Object.entries(def.where).map(([path, values]) => ({ read: pathReader(path), values: new Set(values) }));
+  const measureNames = Object.keys(def.measures);
+  const specs = measureNames.map((n) => def.measures[n]!);
+  return {
+    def,
+    version: definitionVersion(def),
+    measureNames,
+    measures: specs.map(measureOf),
+    measureInputs: specs.map((s) => (s.kind === 'count' ? undefined : pathReader(s.path))),
+    dimensionReaders: def.dimensions.map(pathReader),
+    matches(event) {
+      if (!types.has(event.type)) return false;
+      for (const w of where) {
+        const v = dimensionValue(w.read(event));
+        if (v === null || !w.values.has(v)) return false;
+      }
+      return true;
+    },
+  };
+}
