@@ -1,0 +1,378 @@
+import kafkajs from 'kafkajs';
+import type { Admin, LogEntry, Message, Producer, RecordMetadata, RetryOptions } from 'kafkajs';
+import { BraidError } from '../../errors.js';
+import { partitionFor } from '../partitioner.js';
+import type { AppendInput, Appended, EventLog, LogRecord, Position, ReadOptions } from '../types.js';
+import { fromKafkaError, unavailable } from './kafka-errors.js';
+import { readKafka } from './kafka-reader.js';
+import { resolveKafkaLogOptions } from './options.js';
+import type { KafkaLogLevel, KafkaLogLogger, KafkaLogOptions, ResolvedKafkaLogOptions } from './options.js';
+
+// kafkajs is CommonJS and Node's ESM loader only sees some of its named exports
+// (ConfigResourceTypes, for one, is missing), so take them from the default export.
+const { ConfigResourceTypes, Kafka, logLevel: KafkaJsLevel, Partitioners } = kafkajs;
+type Kafka = kafkajs.Kafka;
+type KafkaJsLevel = kafkajs.logLevel;
+
+/**
+ * kafkajs' retry policy for every client braid makes. Finite on purpose, also for the
+ * idempotent producer (kafkajs' default there is unlimited): a send that cannot reach the
+ * broker must end, so that a retired producer can be disconnected (see `#send`).
+ */
+const RETRY: RetryOptions = {
+  retries: 5,
+  initialRetryTime: 200, // ms
+  maxRetryTime: 2_000, // two seconds
+  factor: 0.2,
+  multiplier: 2,
+};
+
+/** Produce-request overhead per record beyond key and value (record header, varints). */
+const RECORD_OVERHEAD_BYTES = 32;
+
+/** One producer with its own producer id and sequence numbers; replaced after a failure. */
+interface ProducerSlot {
+  readonly producer: Producer;
+  readonly ready: Promise<void>;
+  inflight: number;
+  retired: boolean;
+  disposed: boolean;
+}
+
+/**
+ * The log on a Kafka topic (design section 2) through kafkajs: an idempotent producer with
+ * `acks: -1` and one request in flight, and a topic with `retention.ms=-1`. Records are
+ * placed by braid (`partitionFor`, the same murmur2 as the embedded log), not by kafkajs,
+ * and carry braid's append time as their record timestamp.
+ */
+export class KafkaLog implements EventLog {
+  readonly kind = 'kafka' as const;
+  readonly partitions: number;
+  readonly topic: string;
+  readonly options: ResolvedKafkaLogOptions;
+  readonly #kafka: Kafka;
+  readonly #admin: Admin;
+  #producer: ProducerSlot | undefined;
+  readonly #slots = new Set<ProducerSlot>();
+  /** Sends not settled yet (including those whose append already timed out). */
+  readonly #pending = new Set<Promise<void>>();
+  readonly #readers = new Set<() => Promise<void>>();
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  private constructor(options: ResolvedKafkaLogOptions, kafka: Kafka, admin: Admin) {
+    this.options = options;
+    this.partitions = options.partitions;
+    this.topic = options.topic;
+    this.#kafka = kafka;
+    this.#admin = admin;
+  }
+
+  /**
+   * Connects, creates the topic when it is missing (the configured partitions,
+   * `retention.ms=-1`) and checks the partition count of an existing one. Rejects with
+   * `log_unavailable` when the broker cannot be reached (retry later) and with
+   * `invalid_config` when the topic does not fit the configuration.
+   */
+  static async open(options: KafkaLogOptions): Promise<KafkaLog> {
+    const resolved = resolveKafkaLogOptions(options);
+    const kafka = new Kafka({
+      clientId: resolved.clientId,
+      brokers: [...resolved.brokers],
+      connectionTimeout: resolved.connectionTimeoutMs,
+      requestTimeout: resolved.requestTimeoutMs,
+      retry: RETRY,
+      logLevel: kafkaJsLevel(resolved.logLevel),
+      logCreator: logCreatorFor(resolved.logger),
+    });
+    const admin = kafka.admin({ retry: RETRY });
+    const log = new KafkaLog(resolved, kafka, admin);
+    const what = `opening Kafka topic "${resolved.topic}" on ${resolved.brokers.join(',')}`;
+    const preparing = (async () => {
+      await admin.connect();
+      await log.#ensureTopic();
+    })();
+    try {
+      await withDeadline(preparing, resolved.adminTimeoutMs, () => unavailable(what, `no answer within ${resolved.adminTimeoutMs} ms`));
+    } catch (err) {
+      void preparing.catch(() => undefined).finally(() => admin.disconnect().catch(() => undefined));
+      throw fromKafkaError(err, what, 'invalid_config');
+    }
+    return log;
+  }
+
+  async #ensureTopic(): Promise<void> {
+    const { topic, partitions, replicationFactor } = this.options;
+    const existing = await this.#admin.listTopics();
+    if (existing.includes(topic)) {
+      await this.#warnOnRetention();
+    } else {
+      // false when another process created it in between; checked below like any existing topic
+      await this.#admin.createTopics({
+        waitForLeaders: true,
+        topics: [
+          {
+            topic,
+            numPartitions: partitions,
+            replicationFactor,
+            // The log is the system of record: nothing expires.
+            configEntries: [{ name: 'retention.ms', value: '-1' }],
+          },
+        ],
+      });
+    }
+    const metadata = await this.#admin.fetchTopicMetadata({ topics: [topic] });
+    const actual = metadata.topics.find((t) => t.name === topic)?.partitions.length ?? 0;
+    if (actual !== partitions) {
+      throw new BraidError(
+        'invalid_config',
+        `Kafka topic "${topic}" has ${actual} partitions but log.partitions is ${partitions}; ` +
+          `set log.partitions to ${actual}, or use another topic (records are placed by key modulo the partition count, so it cannot change under an existing log)`,
+      );
+    }
+  }
+
+  /** braid does not change an existing topic's configuration, but says when it can lose records. */
+  async #warnOnRetention(): Promise<void> {
+    const { topic, logger } = this.options;
+    if (!logger) return;
+    const { resources } = await this.#admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['retention.ms', 'retention.bytes', 'cleanup.policy'] }],
+    });
+    const config = new Map(resources[0]?.configEntries.map((e) => [e.configName, e.configValue]));
+    const problems = [
+      config.get('retention.ms') !== '-1' && `retention.ms=${config.get('retention.ms')}`,
+      config.has('retention.bytes') && config.get('retention.bytes') !== '-1' && `retention.bytes=${config.get('retention.bytes')}`,
+      config.has('cleanup.policy') && config.get('cleanup.policy') !== 'delete' && `cleanup.policy=${config.get('cleanup.policy')}`,
+    ].filter(Boolean);
+    if (problems.length > 0) {
+      logger.warn(
+        { topic, config: Object.fromEntries(config) },
+        `Kafka topic "${topic}" may drop records (${problems.join(', ')}); braid's log is the system of record: set retention.ms=-1, retention.bytes=-1, cleanup.policy=delete`,
+      );
+    }
+  }
+
+  async append(records: readonly AppendInput[]): Promise<Appended[]> {
+    this.#assertOpen();
+    if (records.length === 0) return [];
+    const deadline = Date.now() + this.options.appendTimeoutMs;
+    const appendTime = Date.now();
+    const timestamp = String(appendTime);
+    const results = new Array<Appended>(records.length);
+    // One produce request per chunk, chunks in input order: records of one key keep their
+    // order, and every partition's record batch stays under the broker's message size limit.
+    for (const [start, stop] of chunksBySize(records, this.options.maxRequestBytes)) {
+      const messages: Message[] = [];
+      const partitionOf: number[] = [];
+      for (let i = start; i < stop; i++) {
+        const { key, value } = records[i]!;
+        const partition = partitionFor(key, this.partitions);
+        partitionOf.push(partition);
+        messages.push({ partition, key, value, timestamp });
+      }
+      const metadata = await this.#send(messages, deadline - Date.now());
+      const nextOffset = new Map<number, number>();
+      const brokerTime = new Map<number, number>();
+      for (const m of metadata) {
+        nextOffset.set(m.partition, Number(m.baseOffset));
+        // -1 unless the topic stamps records itself (message.timestamp.type=LogAppendTime).
+        if (Number(m.logAppendTime) >= 0) brokerTime.set(m.partition, Number(m.logAppendTime));
+      }
+      // Within one request, a partition's records get consecutive offsets from baseOffset in message order.
+      for (let i = start; i < stop; i++) {
+        const partition = partitionOf[i - start]!;
+        const offset = nextOffset.get(partition);
+        if (offset === undefined) {
+          throw new BraidError('internal', `Kafka acknowledged the append without an offset for partition ${partition} of "${this.topic}"`);
+        }
+        nextOffset.set(partition, offset + 1);
+        results[i] = { partition, offset, appendTime: brokerTime.get(partition) ?? appendTime };
+      }
+    }
+    return results;
+  }
+
+  /**
+   * Sends one produce request, bounded by `timeoutMs`. A send that times out is not
+   * cancelled (kafkajs cannot): it may still land after the caller got `log_unavailable`.
+   * That is safe because the caller retries the same events, which carry the same ids and
+   * keys, so they land in the same partition, and design section 3 counts a record with an
+   * id seen in that partition within the dedupe window as a duplicate.
+   *
+   * After any failure the producer is retired and the next append starts a fresh one (new
+   * producer id). kafkajs rolls its sequence numbers back when a request fails, so a request
+   * that did land without an answer would make the next, different batch reuse its
+   * sequence numbers: the broker would then drop that batch as a duplicate or fail every
+   * later send with OUT_OF_ORDER_SEQUENCE_NUMBER. A new producer id sidesteps both.
+   */
+  async #send(messages: Message[], timeoutMs: number): Promise<RecordMetadata[]> {
+    const slot = this.#currentProducer();
+    slot.inflight++;
+    const work = slot.ready.then(() => slot.producer.send({ topic: this.topic, messages, acks: -1 }));
+    const settled = work.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#pending.add(settled);
+    void settled.then(() => {
+      this.#pending.delete(settled);
+      slot.inflight--;
+      if (slot.retired) this.#dispose(slot);
+    });
+    const what = `appending ${messages.length} records to Kafka topic "${this.topic}"`;
+    try {
+      return await withDeadline(work, Math.max(0, timeoutMs), () =>
+        unavailable(what, `no acknowledgement within ${this.options.appendTimeoutMs} ms; the records may or may not have been appended, and retrying them is safe`),
+      );
+    } catch (err) {
+      this.#retire(slot);
+      if (this.#closed) throw new BraidError('log_closed', `${what}: the log was closed during the append; the records may or may not have been appended`, { cause: err });
+      throw fromKafkaError(err, what);
+    }
+  }
+
+  #currentProducer(): ProducerSlot {
+    const current = this.#producer;
+    if (current && !current.retired) return current;
+    const producer = this.#kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      retry: RETRY,
+      // Every message names its partition; this only silences kafkajs' partitioner notice.
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    const ready = producer.connect();
+    ready.catch(() => undefined);
+    const slot: ProducerSlot = { producer, ready, inflight: 0, retired: false, disposed: false };
+    this.#producer = slot;
+    this.#slots.add(slot);
+    return slot;
+  }
+
+  #retire(slot: ProducerSlot): void {
+    slot.retired = true;
+    if (this.#producer === slot) this.#producer = undefined;
+    this.#dispose(slot);
+  }
+
+  /**
+   * Disconnects a producer once none of its sends is running: a kafkajs send still retrying
+   * reconnects a disconnected producer by itself, and that connection would leak.
+   */
+  #dispose(slot: ProducerSlot, force = false): Promise<void> {
+    if (slot.disposed || (slot.inflight > 0 && !force)) return Promise.resolve();
+    slot.disposed = true;
+    this.#slots.delete(slot);
+    return slot.ready.then(
+      () => slot.producer.disconnect().catch(() => undefined),
+      () => slot.producer.disconnect().catch(() => undefined),
+    );
+  }
+
+  async endPosition(): Promise<Position> {
+    this.#assertOpen();
+    const what = `reading the end offsets of Kafka topic "${this.topic}"`;
+    const work = this.#admin.fetchTopicOffsets(this.topic);
+    work.catch(() => undefined);
+    let offsets: Awaited<typeof work>;
+    try {
+      offsets = await withDeadline(work, this.options.adminTimeoutMs, () => unavailable(what, `no answer within ${this.options.adminTimeoutMs} ms`));
+    } catch (err) {
+      throw fromKafkaError(err, what);
+    }
+    const position: Position = {};
+    for (let p = 0; p < this.partitions; p++) position[p] = 0;
+    // `offset` is the high watermark: the next offset, everything below it acknowledged.
+    for (const { partition, offset } of offsets) position[partition] = Number(offset);
+    return position;
+  }
+
+  read(options: ReadOptions = {}): AsyncIterable<LogRecord[]> {
+    if (this.#closed) {
+      return (async function* closed(): AsyncGenerator<LogRecord[]> {
+        throw new BraidError('log_closed', 'the Kafka log is closed; open it again to read');
+      })();
+    }
+    return readKafka(
+      {
+        kafka: this.#kafka,
+        topic: this.topic,
+        partitions: this.partitions,
+        clientId: this.options.clientId,
+        maxBatch: this.options.readMaxBatch,
+        maxWaitMs: this.options.readMaxWaitMs,
+        retry: RETRY,
+        track: (stop) => {
+          this.#readers.add(stop);
+          return () => this.#readers.delete(stop);
+        },
+      },
+      options,
+    );
+  }
+
+  /** Ends running reads, waits (bounded) for sends in flight, disconnects. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#closed = true;
+      await Promise.all([...this.#readers].map((stop) => stop()));
+      await withDeadline(Promise.all(this.#pending), this.options.appendTimeoutMs, () => new Error('timeout')).catch(() => undefined);
+      await Promise.all([...this.#slots].map((slot) => this.#dispose(slot, true)));
+      await this.#admin.disconnect().catch(() => undefined);
+    })();
+    return this.#closing;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new BraidError('log_closed', `the Kafka log on topic "${this.topic}" is closed; open it again`);
+  }
+}
+
+/** [start, stop) index ranges of consecutive records, each under about `maxBytes`. */
+function* chunksBySize(records: readonly AppendInput[], maxBytes: number): Generator<[number, number]> {
+  let start = 0;
+  let bytes = 0;
+  for (let i = 0; i < records.length; i++) {
+    const { key, value } = records[i]!;
+    const size = Buffer.byteLength(key) + value.length + RECORD_OVERHEAD_BYTES;
+    if (i > start && bytes + size > maxBytes) {
+      yield [start, i];
+      start = i;
+      bytes = 0;
+    }
+    bytes += size;
+  }
+  yield [start, records.length];
+}
+
+/** `work`, or `onTimeout()`'s error after `ms`; `work` itself keeps running. */
+function withDeadline<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+function kafkaJsLevel(level: KafkaLogLevel): KafkaJsLevel {
+  return { nothing: KafkaJsLevel.NOTHING, error: KafkaJsLevel.ERROR, warn: KafkaJsLevel.WARN, info: KafkaJsLevel.INFO, debug: KafkaJsLevel.DEBUG }[level];
+}
+
+/** Routes kafkajs' log lines to the given pino-like logger; drops them without one. */
+function logCreatorFor(logger: KafkaLogLogger | undefined) {
+  return () =>
+    ({ namespace, level, log }: LogEntry): void => {
+      if (!logger) return;
+      const { message, timestamp: _timestamp, logger: _logger, ...fields } = log as LogEntry['log'] & { logger?: unknown };
+      const entry = { kafkajs: namespace, ...fields };
+      // braid limits the idempotent producer's retries on purpose (see RETRY and #send).
+      if (message.startsWith('Limiting retries for the idempotent producer')) return logger.debug(entry, message);
+      if (level === KafkaJsLevel.ERROR) logger.error(entry, message);
+      else if (level === KafkaJsLevel.WARN) logger.warn(entry, message);
+      else if (level === KafkaJsLevel.INFO) logger.info(entry, message);
+      else logger.debug(entry, message);
+    };
+}
