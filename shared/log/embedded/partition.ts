@@ -1,0 +1,377 @@
+import { mkdir, open, readdir, readFile, stat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BraidError } from '../../errors.js';
+import type { LogRecord } from '../types.js';
+import { ignoreMissing, readAt, readFully, syncDir, unlinkIfPresent, writeFileDurably } from './files.js';
+import { decodeFrame, encodeFrameInto, FRAME_HEADER_BYTES, frameBytes, type Decoded } from './framing.js';
+import type { EmbeddedLogOptions, SegmentFile } from './options.js';
+import { SparseIndex } from './sparse-index.js';
+
+/** A torn or corrupt tail cut off the last segment when the log was opened. */
+export interface Recovery {
+  readonly partition: number;
+  readonly segment: string;
+  /** Bytes kept: the end of the last whole, valid frame. */
+  readonly validBytes: number;
+  readonly truncatedBytes: number;
+  readonly reason: string;
+}
+
+/** A record to append, its key already encoded. */
+export interface EncodedInput {
+  readonly key: Buffer;
+  readonly value: Uint8Array;
+}
+
+/** One partition's share of a group commit, written but not yet visible. */
+export interface PreparedWrite {
+  readonly partition: number;
+  readonly firstOffset: number;
+  readonly count: number;
+  readonly appendTime: number;
+  readonly file: SegmentFile;
+  readonly segment: Segment;
+  readonly position: number;
+  readonly data: Buffer;
+  readonly indexMark: number;
+}
+
+/** Where one reader is in one partition. */
+export interface Cursor {
+  /** The next offset the reader wants. */
+  next: number;
+  /** Index into the partition's segments; -1 until positioned. */
+  segment: number;
+  /** File position of the frame holding `frameOffset`. */
+  position: number;
+  frameOffset: number;
+  /** Bytes already read from the segment file, starting at `chunkStart`. */
+  chunk: Buffer;
+  chunkStart: number;
+}
+
+interface Segment {
+  readonly baseOffset: number;
+  readonly path: string;
+  readonly index: SparseIndex;
+  /** Next offset after the last durable record: readers never go past it. */
+  endOffset: number;
+  /** Bytes of durable records. */
+  size: number;
+}
+
+type PartitionOptions = Pick<EmbeddedLogOptions, 'segmentBytes' | 'indexIntervalBytes' | 'readChunkBytes' | 'io'>;
+
+const SEGMENT_NAME = /^(\d{20})\.seg$/;
+const segmentName = (base: number) => `${String(base).padStart(20, '0')}.seg`;
+const indexPath = (segmentPath: string) => segmentPath.replace(/\.seg$/, '.idx');
+
+/**
+ * One partition: a directory of segment files named by their base offset, each a run of
+ * frames (framing.ts). Only the last segment is written; the others are sealed.
+ * Appends are prepared, written and synced, and only then committed (made visible); a
+ * failed write is rolled back by truncating to the committed size.
+ */
+export class Partition {
+  private constructor(
+    readonly id: number,
+    private readonly dir: string,
+    private readonly segments: Segment[],
+    private active: SegmentFile,
+    private readonly options: PartitionOptions,
+    readonly recovery: Recovery | undefined,
+    /** Append time of the last record, to keep append times from going backwards. */
+    readonly lastAppendTime: number,
+  ) {}
+
+  static async open(dir: string, id: number, options: PartitionOptions): Promise<Partition> {
+    await mkdir(dir, { recursive: true });
+    const names = await readdir(dir);
+    await Promise.all(names.filter((n) => n.endsWith('.tmp')).map((n) => unlinkIfPresent(join(dir, n))));
+    const bases = names
+      .map((n) => SEGMENT_NAME.exec(n)?.[1])
+      .filter((b) => b !== undefined)
+      .map(Number)
+      .sort((a, b) => a - b);
+    if (bases.length === 0) {
+      await (await open(join(dir, segmentName(0)), 'wx')).close();
+      await syncDir(dir);
+      bases.push(0);
+    }
+
+    const segments: Segment[] = [];
+    for (let i = 0; i < bases.length - 1; i++) {
+      segments.push(await openSealed(dir, bases[i]!, bases[i + 1]!, options));
+    }
+    const lastPath = join(dir, segmentName(bases.at(-1)!));
+    // An index beside the last segment is from a roll that did not finish: the segment is active again.
+    await unlinkIfPresent(indexPath(lastPath));
+    const scan = await scanSegment(lastPath, bases.at(-1)!, options);
+    const lastAppendTime = scan.lastAppendTime ?? (await lastAppendTimeOf(segments.at(-1)));
+    let recovery: Recovery | undefined;
+    const handle = await open(lastPath, 'r+');
+    try {
+      if (scan.problem) {
+        recovery = {
+          partition: id,
+          segment: lastPath,
+          validBytes: scan.size,
+          truncatedBytes: scan.fileBytes - scan.size,
+          reason: scan.problem,
+        };
+        await handle.truncate(scan.size);
+        await handle.datasync();
+      }
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+    segments.push({ baseOffset: bases.at(-1)!, path: lastPath, index: scan.index, endOffset: scan.endOffset, size: scan.size });
+    return new Partition(id, dir, segments, { handle, path: lastPath }, options, recovery, lastAppendTime);
+  }
+
+  /** Next offset after the last durable record. */
+  get endOffset(): number {
+    return this.segments.at(-1)!.endOffset;
+  }
+
+  get segmentCount(): number {
+    return this.segments.length;
+  }
+
+  /** Encodes the records after the committed end, rolling to a new segment first if needed. */
+  async prepare(records: readonly EncodedInput[], appendTime: number): Promise<PreparedWrite> {
+    let bytes = 0;
+    for (const r of records) bytes += frameBytes(r.key.length, r.value.length);
+    if (this.current.size > 0 && this.current.size + bytes > this.options.segmentBytes) await this.roll();
+
+    const segment = this.current;
+    const data = Buffer.allocUnsafe(bytes);
+    const indexMark = segment.index.length;
+    let at = 0;
+    let offset = segment.endOffset;
+    for (const r of records) {
+      segment.index.add(offset, segment.size + at);
+      at += encodeFrameInto(data, at, { offset, appendTime, key: r.key, value: r.value });
+      offset++;
+    }
+    return {
+      partition: this.id,
+      firstOffset: segment.endOffset,
+      count: records.length,
+      appendTime,
+      file: this.active,
+      segment,
+      position: segment.size,
+      data,
+      indexMark,
+    };
+  }
+
+  async write(w: PreparedWrite): Promise<void> {
+    await this.options.io.write(w.file, w.data, w.position);
+    await this.options.io.sync(w.file);
+  }
+
+  /** Makes a written and synced write visible to readers. */
+  commit(w: PreparedWrite): void {
+    w.segment.size += w.data.length;
+    w.segment.endOffset += w.count;
+  }
+
+  /** Undoes a prepared write: nothing of it stays in the file or the index. */
+  async rollback(w: PreparedWrite): Promise<void> {
+    w.segment.index.truncate(w.indexMark);
+    await w.file.handle.truncate(w.position);
+    await this.options.io.sync(w.file);
+  }
+
+  /**
+   * Appends to `out` the records from `cursor.next` up to `until` (exclusive, at most the
+   * end offset), at most `max` of them in all, and advances the cursor.
+   */
+  async read(cursor: Cursor, until: number, max: number, out: LogRecord[]): Promise<void> {
+    until = Math.min(until, this.endOffset);
+    while (out.length < max && cursor.next < until) {
+      if (cursor.segment < 0 || cursor.frameOffset > cursor.next) this.seek(cursor);
+      const segment = this.segments[cursor.segment]!;
+      if (cursor.frameOffset >= segment.endOffset) {
+        const next = this.segments[cursor.segment + 1];
+        if (next === undefined) return;
+        Object.assign(cursor, { segment: cursor.segment + 1, position: 0, frameOffset: next.baseOffset, chunk: EMPTY, chunkStart: 0 });
+        continue;
+      }
+      const { record, bytes } = await this.frameAt(segment, cursor);
+      if (record.offset !== cursor.frameOffset) {
+        throw corrupt(segment.path, cursor.position, `offset ${record.offset} where ${cursor.frameOffset} was expected`);
+      }
+      cursor.position += bytes;
+      cursor.frameOffset++;
+      if (record.offset >= cursor.next) {
+        out.push({ partition: this.id, ...record });
+        cursor.next = record.offset + 1;
+      }
+    }
+  }
+
+  /** Closes the active segment's file. */
+  async close(): Promise<void> {
+    await this.active.handle.close();
+  }
+
+  private get current(): Segment {
+    return this.segments.at(-1)!;
+  }
+
+  /** Seals the active segment and starts a new one at its end offset. */
+  private async roll(): Promise<void> {
+    const sealed = this.current;
+    const path = join(this.dir, segmentName(sealed.endOffset));
+    // 'w+': a file of that name can only be an empty leftover of a roll that failed before.
+    const handle = await open(path, 'w+');
+    try {
+      await syncDir(this.dir);
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+    const data = sealed.index.encode({ endOffset: sealed.endOffset, segmentBytes: sealed.size });
+    // The sidecar only saves a scan at the next open, which checks it: no fsync needed.
+    await writeFileDurably(this.dir, indexPath(sealed.path), data, false).catch(() => undefined);
+    await this.active.handle.close();
+    this.active = { handle, path };
+    this.segments.push({ baseOffset: sealed.endOffset, path, index: new SparseIndex(sealed.endOffset, this.options.indexIntervalBytes), endOffset: sealed.endOffset, size: 0 });
+  }
+
+  private seek(cursor: Cursor): void {
+    let lo = 0;
+    let hi = this.segments.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (this.segments[mid]!.baseOffset <= cursor.next) lo = mid;
+      else hi = mid - 1;
+    }
+    const entry = this.segments[lo]!.index.floor(cursor.next);
+    Object.assign(cursor, { segment: lo, position: entry.position, frameOffset: entry.offset, chunk: EMPTY, chunkStart: 0 });
+  }
+
+  /** Decodes the durable frame at the cursor, reading the segment file when the chunk lacks it. */
+  private async frameAt(segment: Segment, cursor: Cursor): Promise<Extract<Decoded, { status: 'ok' }>> {
+    const rel = cursor.position - cursor.chunkStart;
+    let decoded = rel >= 0 && rel <= cursor.chunk.length ? decodeFrame(cursor.chunk, rel) : SHORT;
+    if (decoded.status === 'short') {
+      const length = Math.min(
+        segment.size - cursor.position,
+        Math.max(this.options.readChunkBytes, declaredFrameBytes(cursor.chunk, rel)),
+      );
+      cursor.chunk = await readAt(segment.path, length, cursor.position);
+      cursor.chunkStart = cursor.position;
+      decoded = decodeFrame(cursor.chunk, 0);
+    }
+    if (decoded.status === 'ok') return decoded;
+    throw corrupt(segment.path, cursor.position, decoded.status === 'short' ? 'frame cut short' : decoded.reason);
+  }
+}
+
+export function newCursor(next: number): Cursor {
+  return { next, segment: -1, position: 0, frameOffset: 0, chunk: EMPTY, chunkStart: 0 };
+}
+
+const EMPTY: Buffer = Buffer.alloc(0);
+const SHORT: Decoded = { status: 'short' };
+
+/** The size of the frame whose header is at `at`, when the header is in `buf`. */
+function declaredFrameBytes(buf: Buffer, at: number): number {
+  return at >= 0 && buf.length - at >= FRAME_HEADER_BYTES ? FRAME_HEADER_BYTES + buf.readUInt32BE(at) : 0;
+}
+
+function corrupt(path: string, position: number, reason: string): BraidError {
+  return new BraidError(
+    'log_corrupt',
+    `embedded log segment ${path} is damaged at byte ${position} (${reason}); restore the data directory from a backup`,
+  );
+}
+
+/** A sealed segment: from its sidecar index when that is valid, else by a full scan (and a new sidecar). */
+async function openSealed(dir: string, base: number, nextBase: number, options: PartitionOptions): Promise<Segment> {
+  const path = join(dir, segmentName(base));
+  const size = (await stat(path)).size;
+  const sidecar = await readFile(indexPath(path)).catch(ignoreMissing);
+  const loaded = sidecar && SparseIndex.decode(sidecar, options.indexIntervalBytes);
+  if (loaded && loaded.index.baseOffset === base && loaded.endOffset === nextBase && loaded.segmentBytes === size) {
+    return { baseOffset: base, path, index: loaded.index, endOffset: nextBase, size };
+  }
+  const scan = await scanSegment(path, base, options);
+  if (scan.problem) throw corrupt(path, scan.size, scan.problem);
+  if (scan.endOffset !== nextBase) {
+    throw corrupt(path, scan.size, `it ends at offset ${scan.endOffset} but the next segment starts at ${nextBase}`);
+  }
+  const data = scan.index.encode({ endOffset: scan.endOffset, segmentBytes: scan.size });
+  await writeFileDurably(dir, indexPath(path), data, false).catch(() => undefined);
+  return { baseOffset: base, path, index: scan.index, endOffset: scan.endOffset, size };
+}
+
+interface Scan {
+  readonly index: SparseIndex;
+  readonly endOffset: number;
+  /** Bytes of whole, valid frames from the start. */
+  readonly size: number;
+  readonly fileBytes: number;
+  readonly lastAppendTime: number | undefined;
+  /** Why the scan stopped before the end of the file. */
+  readonly problem: string | undefined;
+}
+
+/** Decodes a segment from the start, stopping at the first frame that is short, corrupt or out of sequence. */
+async function scanSegment(path: string, base: number, options: PartitionOptions): Promise<Scan> {
+  const handle = await open(path, 'r');
+  try {
+    const fileBytes = (await handle.stat()).size;
+    const index = new SparseIndex(base, options.indexIntervalBytes);
+    let size = 0;
+    let next = base;
+    let lastAppendTime: number | undefined;
+    let problem: string | undefined;
+    let chunk = EMPTY;
+    let chunkStart = 0;
+    while (size < fileBytes) {
+      let decoded = decodeFrame(chunk, size - chunkStart);
+      if (decoded.status === 'short') {
+        const want = Math.max(options.readChunkBytes, declaredFrameBytes(chunk, size - chunkStart));
+        chunk = await readFully(handle, Math.min(want, fileBytes - size), size);
+        chunkStart = size;
+        decoded = decodeFrame(chunk, 0);
+      }
+      if (decoded.status !== 'ok') {
+        problem = decoded.status === 'short' ? 'the file ends inside a frame' : decoded.reason;
+        break;
+      }
+      if (decoded.record.offset !== next) {
+        problem = `offset ${decoded.record.offset} where ${next} was expected`;
+        break;
+      }
+      index.add(next, size);
+      size += decoded.bytes;
+      next++;
+      lastAppendTime = decoded.record.appendTime;
+    }
+    return { index, endOffset: next, size, fileBytes, lastAppendTime, problem };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The append time of the last record of a sealed segment (0 if it has none). */
+async function lastAppendTimeOf(segment: Segment | undefined): Promise<number> {
+  if (segment === undefined || segment.endOffset === segment.baseOffset) return 0;
+  const { position } = segment.index.floor(segment.endOffset - 1);
+  const chunk = await readAt(segment.path, segment.size - position, position);
+  let appendTime = 0;
+  for (let at = 0; at < chunk.length; ) {
+    const decoded = decodeFrame(chunk, at);
+    if (decoded.status !== 'ok') throw corrupt(segment.path, position + at, decoded.status === 'short' ? 'frame cut short' : decoded.reason);
+    appendTime = decoded.record.appendTime;
+    at += decoded.bytes;
+  }
+  return appendTime;
+}
