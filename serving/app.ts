@@ -3,7 +3,8 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { BraidError, isBraidError } from '../shared/errors.js';
+import type { BraidError } from '../shared/errors.js';
+import { toBraidError } from './errors.js';
 import type { ResolvedConfig } from '../shared/config/index.js';
 import type { LogHandle } from '../shared/log/handle.js';
 import { registerBodyParsers } from './body.js';
@@ -26,7 +27,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // pino's Logger is a FastifyBaseLogger; the cast keeps the app's type the default one.
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: config.ingest.maxBodyBytes,
-    disableRequestLogging: false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
   });
 
@@ -70,24 +70,4 @@ function errorHandler(logger: Logger) {
     const details = mapped.details && typeof mapped.details === 'object' ? mapped.details : {};
     void reply.status(mapped.status).send({ error: mapped.code, message: mapped.message, ...details });
   };
-}
-
-function toBraidError(err: FastifyError | BraidError): BraidError {
-  if (isBraidError(err)) return err;
-  switch (err.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new BraidError('body_too_large', `the body is larger than the limit (ingest.maxBodyBytes); split it into smaller requests`);
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return new BraidError('unsupported_media_type', 'unsupported Content-Type; send application/json or application/x-ndjson');
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return new BraidError('invalid_body', 'the body is empty; send a JSON array of events or {"events": [...]}');
-  }
-  if (err.validation) {
-    return new BraidError('invalid_parameter', `${err.validationContext ?? 'request'} ${err.message}`);
-  }
-  if (typeof err.statusCode === 'number' && err.statusCode < 500) {
-    return new BraidError(err.statusCode === 413 ? 'body_too_large' : 'invalid_body', err.message);
-  }
-  return new BraidError('internal', 'internal error; see the server log', { cause: err });
 }

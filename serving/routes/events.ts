@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { isBraidError } from '../../shared/errors.js';
 import { apiKeyGuard } from '../auth.js';
 import { eventsOfBody } from '../body.js';
+import { toBraidError } from '../errors.js';
 import type { Ingestor } from '../ingest/ingestor.js';
 import type { IngestMetrics } from '../metrics.js';
 
@@ -66,9 +67,9 @@ export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (app, {
 
   // Rejections that happen before the handler (auth, body size, content type) count too.
   app.addHook('onError', async (request, _reply, err) => {
-    if (request.routeOptions.url === '/v1/events' && !request.body) {
+    if (request.routeOptions.url === '/v1/events' && request.body === undefined) {
       metrics.requests.inc({ outcome: 'rejected' });
-      metrics.rejections.inc({ reason: isBraidError(err) ? err.code : String((err as { code?: string }).code ?? 'invalid_body') });
+      metrics.rejections.inc({ reason: toBraidError(err).code });
     }
   });
 };

@@ -84,7 +84,8 @@ describe('the braid process', () => {
       (e: { code: number; stderr: string }) => e,
     );
     expect(err?.code).toBe(1);
-    expect(err?.stderr).toMatch(/lock|locked/i);
+    expect(err?.stderr).toMatch(/in use by process \d+/);
+    expect(err?.stderr).toMatch(/another data directory/);
   });
 
   it('keeps every acknowledged event exactly once when killed with SIGKILL during ingest', async () => {

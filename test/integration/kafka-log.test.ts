@@ -12,6 +12,7 @@ import { isLogUnavailable, KafkaLog } from '../../shared/log/kafka/index.js';
 import type { KafkaLogLogger, KafkaLogOptions } from '../../shared/log/kafka/index.js';
 import { partitionFor } from '../../shared/log/partitioner.js';
 import { json, parse, readAll } from '../support/log-contract.js';
+import { makeTestApp } from '../support/app.js';
 
 const { ConfigResourceTypes, Kafka, logLevel, Partitioners } = kafkajs;
 const run = promisify(execFile);
@@ -232,5 +233,37 @@ describe('KafkaLog when the broker goes down', () => {
     expect(values.filter((n) => n === 'during').length).toBeLessThanOrEqual(1);
     // kafkajs' complaints went to the given logger.
     expect(lines.some((l) => l.level === 'error' && 'kafkajs' in l.fields)).toBe(true);
+  });
+
+  it('answers POST /v1/events with 503 while the broker is down, not a hang, and 202 again once it is back', async () => {
+    const t = await makeTestApp({
+      log: { partitions: 2, kafka: { brokers: [`127.0.0.1:${port}`], topic: 'braid-down-http' } },
+      ingest: { appendTimeoutMs: 3_000 }, // three seconds
+    });
+    const post = (id: string) =>
+      t.app.inject({ method: 'POST', url: '/v1/events', headers: { 'content-type': 'application/json' }, payload: JSON.stringify([{ id, type: 'probe', time: Date.now() }]) });
+    try {
+      await t.handle.ready;
+      expect((await post('up')).statusCode).toBe(202);
+      await kafka('stop');
+      const down = await post('down');
+      expect(down.statusCode).toBe(503);
+      expect(down.json().error).toBe('log_unavailable');
+      expect(down.json().message).toMatch(/retry/);
+      // The process is still serving: probes answer.
+      expect((await t.app.inject({ url: '/healthz' })).statusCode).toBe(200);
+      await kafka('start');
+      let status = 0;
+      for (let attempt = 0; attempt < 20 && status !== 202; attempt++) {
+        status = (await post(`back-${attempt}`)).statusCode;
+        if (status !== 202) {
+          expect(status).toBe(503);
+          await new Promise((resolve) => setTimeout(resolve, 500));
+        }
+      }
+      expect(status).toBe(202);
+    } finally {
+      await t.close();
+    }
   });
 });

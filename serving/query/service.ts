@@ -1,0 +1,104 @@
+import { BraidError } from '../../shared/errors.js';
+import type { Position } from '../../shared/log/types.js';
+import type { CompiledView, ViewRow, ViewTable } from '../../shared/views/index.js';
+import { answerQuery, type AnswerRow } from './query.js';
+import { parseViewQuery, type Source } from './params.js';
+
+/** A published batch version, loaded: what `source=batch` answers from. */
+export interface BatchVersion {
+  readonly version: number;
+  readonly snapshot: Position;
+  readonly createdAt: string;
+  readonly tables: ReadonlyMap<string, ViewTable>;
+}
+
+export interface BatchViews {
+  current(): BatchVersion | undefined;
+}
+
+/**
+ * What the speed layer offers a query: the rows of a view for every record at or after
+ * the serving batch version's snapshot, and the position they reach. `rowsFor` returns the
+ * batch version it complements, so batch + speed are taken as one consistent pair.
+ */
+export interface SpeedViews {
+  snapshot(viewName: string): { batch: BatchVersion | undefined; sources: ReadonlyArray<Iterable<ViewRow>>; position: Position } | undefined;
+}
+
+export interface QueryServiceOptions {
+  readonly views: readonly CompiledView[];
+  readonly batch?: BatchViews;
+  readonly speed?: SpeedViews;
+}
+
+export interface Answer {
+  readonly view: string;
+  readonly source: Source;
+  readonly granularity: string;
+  readonly definitionVersion: string;
+  readonly position: Position;
+  readonly batch: { version: number; snapshot: Position } | null;
+  readonly rows: AnswerRow[];
+}
+
+/** Answers view queries from the source asked for (design section 8). */
+export class QueryService {
+  readonly #views: Map<string, CompiledView>;
+  readonly #options: QueryServiceOptions;
+
+  constructor(options: QueryServiceOptions) {
+    this.#options = options;
+    this.#views = new Map(options.views.map((v) => [v.def.name, v]));
+  }
+
+  views(): CompiledView[] {
+    return [...this.#views.values()];
+  }
+
+  view(name: string): CompiledView {
+    const view = this.#views.get(name);
+    if (!view) {
+      throw new BraidError('not_found', `no view "${name}"; the views are ${[...this.#views.keys()].join(', ') || 'none (declare them under views: in braid.yaml)'}`);
+    }
+    return view;
+  }
+
+  answer(name: string, params: Record<string, unknown>): Answer {
+    const view = this.view(name);
+    const { query, source } = parseViewQuery(view, params);
+    const base = { view: name, source, granularity: query.granularity, definitionVersion: view.version };
+    switch (source) {
+      case 'batch': {
+        const batch = this.#batchVersion();
+        const table = batch.tables.get(name);
+        return {
+          ...base,
+          position: batch.snapshot,
+          batch: { version: batch.version, snapshot: batch.snapshot },
+          rows: answerQuery(view, table ? [table.rows.values()] : [], query),
+        };
+      }
+      case 'lambda':
+      case 'speed': {
+        const speed = this.#options.speed?.snapshot(name);
+        if (!speed) throw new BraidError('not_ready', 'the speed layer is not running in this process; ask with source=batch, or enable the speed role');
+        const batchTable = source === 'lambda' ? speed.batch?.tables.get(name) : undefined;
+        const sources = batchTable ? [batchTable.rows.values(), ...speed.sources] : speed.sources;
+        return {
+          ...base,
+          position: speed.position,
+          batch: speed.batch ? { version: speed.batch.version, snapshot: speed.batch.snapshot } : null,
+          rows: answerQuery(view, sources, query),
+        };
+      }
+      case 'kappa':
+        throw new BraidError('not_ready', 'no Kappa replay has completed yet; start one with POST /v1/replays');
+    }
+  }
+
+  #batchVersion(): BatchVersion {
+    const batch = this.#options.batch?.current();
+    if (!batch) throw new BraidError('not_ready', 'no batch version is published yet; start a run with POST /v1/batch/runs or wait for the schedule');
+    return batch;
+  }
+}

@@ -1,0 +1,257 @@
+import type { Logger } from 'pino';
+import type { EventLog, Position } from '../shared/log/types.js';
+import type { CompiledView, ViewRow } from '../shared/views/index.js';
+import type { BatchVersion } from '../serving/query/service.js';
+import { DedupeState } from './dedupe.js';
+import { emptyTables, Folder, type FoldCounts, type Tables } from './folder.js';
+
+export interface SpeedLayerOptions {
+  readonly log: EventLog;
+  readonly views: readonly CompiledView[];
+  readonly dedupeWindowMs: number;
+  /** the serving batch version at start (undefined: none yet, S = the log's start) */
+  readonly base: () => BatchVersion | undefined;
+  readonly logger: Logger;
+  /** records per read batch */
+  readonly maxBatch?: number;
+}
+
+/**
+ * A run of aggregates over the records in [start, end) — end open for the live segment.
+ * Segments tile the log from the paired batch version's snapshot S to the speed position.
+ */
+interface Segment {
+  readonly start: Position;
+  end: Position | undefined;
+  readonly tables: Tables;
+}
+
+interface State {
+  readonly base: BatchVersion | undefined;
+  readonly folder: Folder;
+  segments: Segment[];
+  position: Position;
+}
+
+export interface SpeedStats {
+  readonly folded: number;
+  readonly duplicates: number;
+  readonly groups: number;
+  readonly segments: number;
+  readonly dedupeEntries: number;
+  readonly dedupeBytes: number;
+  readonly position: Position;
+  readonly readySeconds: number | undefined;
+  readonly rebuilding: boolean;
+}
+
+/**
+ * The speed layer (design section 6). It keeps the aggregates of every record at or after
+ * its paired batch version's snapshot S, cut into segments at the positions batch runs
+ * start from. The invariant, at every instant and for every query:
+ *
+ *   batch(version, S) + the segments from S to the speed position
+ *     = every non-duplicate record below the speed position, each exactly once,
+ *
+ * because the version covers [0, S), the segments tile [S, position) without overlap, and
+ * a query takes the version and its segments as one pair (`snapshot`). A new version is
+ * paired only once a segment starts exactly at its S (then older segments are dropped);
+ * otherwise — say, a run whose cut this process never saw — the layer rebuilds from the new
+ * S in the background while still answering from the old pair.
+ */
+export class SpeedLayer {
+  readonly #options: SpeedLayerOptions;
+  #state: State | undefined;
+  #counts: FoldCounts = { folded: 0, duplicates: 0 };
+  #tail: AbortController | undefined;
+  #tailDone: Promise<void> = Promise.resolve();
+  #rebuilding: Promise<void> | undefined;
+  #readySeconds: number | undefined;
+  #closed = false;
+  #partitions: number;
+
+  constructor(options: SpeedLayerOptions) {
+    this.#options = options;
+    this.#partitions = options.log.partitions;
+  }
+
+  /** Builds the state from the serving version's S up to the log's end, then tails. */
+  async start(): Promise<void> {
+    const started = performance.now();
+    const state = await this.#build(this.#options.base());
+    this.#state = state;
+    this.#readySeconds = (performance.now() - started) / 1000;
+    this.#options.logger.info(
+      { readySeconds: Number(this.#readySeconds.toFixed(3)), position: state.position, folded: this.#counts.folded },
+      'speed layer ready',
+    );
+    this.#startTail();
+  }
+
+  get ready(): boolean {
+    return this.#state !== undefined;
+  }
+
+  /**
+   * Seals the live segment at the current position and returns that position: a batch
+   * run's snapshot S. Synchronous, so no record is folded between the seal and the answer.
+   */
+  cut(): Position {
+    const state = this.#requireState();
+    const live = state.segments.at(-1)!;
+    const position = { ...state.position };
+    if (samePosition(live.start, position, this.#partitions)) return position; // already a boundary
+    live.end = position;
+    state.segments.push({ start: position, end: undefined, tables: emptyTables(this.#options.views) });
+    return position;
+  }
+
+  /** Called when a batch version is published: pair with it, or rebuild to reach its S. */
+  onPublished(version: BatchVersion): void {
+    const state = this.#state;
+    if (!state || this.#closed) return;
+    const i = state.segments.findIndex((s) => samePosition(s.start, version.snapshot, this.#partitions));
+    if (i >= 0) {
+      // One synchronous swap: queries see either the old pair or the new one.
+      this.#state = { ...state, base: version, segments: state.segments.slice(i) };
+      return;
+    }
+    this.#options.logger.info({ version: version.version, snapshot: version.snapshot }, 'speed layer rebuilding to a snapshot it did not cut');
+    this.#rebuilding ??= this.#rebuild(version).finally(() => {
+      this.#rebuilding = undefined;
+    });
+  }
+
+  /** The rows a query merges: the paired version and the segments after its S. */
+  snapshot(viewName: string): { batch: BatchVersion | undefined; sources: Iterable<ViewRow>[]; position: Position } | undefined {
+    const state = this.#state;
+    if (!state) return undefined;
+    return {
+      batch: state.base,
+      sources: state.segments.map((s) => s.tables.get(viewName)!.rows.values()),
+      position: { ...state.position },
+    };
+  }
+
+  position(): Position | undefined {
+    return this.#state ? { ...this.#state.position } : undefined;
+  }
+
+  stats(): SpeedStats {
+    const state = this.#state;
+    let groups = 0;
+    for (const s of state?.segments ?? []) for (const t of s.tables.values()) groups += t.size;
+    return {
+      folded: this.#counts.folded,
+      duplicates: this.#counts.duplicates,
+      groups,
+      segments: state?.segments.length ?? 0,
+      dedupeEntries: state?.folder.dedupe.entries ?? 0,
+      dedupeBytes: state?.folder.dedupe.bytes ?? 0,
+      position: state ? { ...state.position } : {},
+      readySeconds: this.#readySeconds,
+      rebuilding: this.#rebuilding !== undefined,
+    };
+  }
+
+  /** Resolves once the speed position has reached `target` on every partition. */
+  async waitFor(target: Position, signal?: AbortSignal): Promise<void> {
+    while (!signal?.aborted && !this.#closed) {
+      const p = this.#state?.position;
+      if (p && covers(p, target, this.#partitions)) return;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#tail?.abort();
+    await this.#tailDone;
+    await this.#rebuilding?.catch(() => undefined);
+  }
+
+  #requireState(): State {
+    if (!this.#state) throw new Error('the speed layer is not ready yet');
+    return this.#state;
+  }
+
+  async #build(base: BatchVersion | undefined): Promise<State> {
+    const { log, views, dedupeWindowMs, maxBatch = 5_000 } = this.#options;
+    const snapshot = base?.snapshot ?? {};
+    const folder = new Folder(views, new DedupeState({ windowMs: dedupeWindowMs }));
+    // Warm the dedupe state with the records before S that can still make later ones duplicates.
+    if (Object.values(snapshot).some((o) => o > 0)) {
+      for await (const batch of log.read({ from: {}, until: snapshot, maxBatch })) folder.warm(batch);
+    }
+    const end = await log.endPosition();
+    const segment: Segment = { start: { ...zeros(this.#partitions), ...snapshot }, end: undefined, tables: emptyTables(views) };
+    const position = { ...segment.start };
+    if (!covers(position, end, this.#partitions)) {
+      for await (const batch of log.read({ from: position, until: end, maxBatch })) {
+        folder.fold(batch, segment.tables, this.#counts);
+        for (const r of batch) position[r.partition] = r.offset + 1;
+      }
+      Object.assign(position, maxPosition(position, end));
+    }
+    return { base, folder, segments: [segment], position };
+  }
+
+  async #rebuild(version: BatchVersion): Promise<void> {
+    // Stop tailing so the rebuilt state can take over at a known position.
+    this.#tail?.abort();
+    await this.#tailDone;
+    if (this.#closed) return;
+    try {
+      const state = await this.#build(version);
+      if (!this.#closed) this.#state = state;
+    } finally {
+      if (!this.#closed) this.#startTail();
+    }
+  }
+
+  #startTail(): void {
+    const abort = new AbortController();
+    this.#tail = abort;
+    this.#tailDone = (async () => {
+      const { log, maxBatch = 5_000 } = this.#options;
+      while (!abort.signal.aborted) {
+        try {
+          const state = this.#requireState();
+          for await (const batch of log.read({ from: { ...state.position }, maxBatch, signal: abort.signal })) {
+            const current = this.#requireState();
+            const live = current.segments.at(-1)!;
+            current.folder.fold(batch, live.tables, this.#counts);
+            for (const r of batch) current.position[r.partition] = r.offset + 1;
+          }
+          return;
+        } catch (err) {
+          if (abort.signal.aborted || this.#closed) return;
+          this.#options.logger.warn({ err: (err as Error).message }, 'speed layer read failed; retrying');
+          await new Promise((r) => setTimeout(r, 1_000));
+        }
+      }
+    })();
+  }
+}
+
+function zeros(n: number): Position {
+  const p: Position = {};
+  for (let i = 0; i < n; i++) p[i] = 0;
+  return p;
+}
+
+export function samePosition(a: Position, b: Position, partitions: number): boolean {
+  for (let i = 0; i < partitions; i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return false;
+  return true;
+}
+
+export function covers(a: Position, b: Position, partitions: number): boolean {
+  for (let i = 0; i < partitions; i++) if ((a[i] ?? 0) < (b[i] ?? 0)) return false;
+  return true;
+}
+
+function maxPosition(a: Position, b: Position): Position {
+  const out: Position = { ...a };
+  for (const [k, v] of Object.entries(b)) out[Number(k)] = Math.max(out[Number(k)] ?? 0, v);
+  return out;
+}
