@@ -56,6 +56,15 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    roles: Type.Object(
+      {
+        ingest: Type.Boolean({ default: true, description: 'Serve POST /v1/events.' }),
+        archive: Type.Boolean({ default: true, description: 'Archive the log to Parquet.' }),
+        batch: Type.Boolean({ default: true, description: 'Run batch recomputations (schedule and API); needs the archive role in the same process for now.' }),
+        speed: Type.Boolean({ default: true, description: 'Keep the speed layer (and so Lambda answers) in this process.' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     dedupe: Type.Object(
       {
         window: Type.String({

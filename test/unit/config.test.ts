@@ -44,7 +44,13 @@ describe('configuration', () => {
     for (const { path, schema } of leafKeys()) {
       const [text, expected] =
         samples[path] ??
-        (schema.type === 'array' ? ['abcdefghijklmnopq', ['abcdefghijklmnopq']] : schema.type === 'integer' ? ['7', 7] : ['v', 'v']);
+        (schema.type === 'array'
+          ? ['abcdefghijklmnopq', ['abcdefghijklmnopq']]
+          : schema.type === 'integer'
+            ? ['7', 7]
+            : schema.type === 'boolean'
+              ? ['false', false]
+              : ['v', 'v']);
       const c = resolveConfig({}, { [envName(path)]: text }) as unknown as Record<string, unknown>;
       const got = path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], c);
       expect(got, path).toEqual(expected);
@@ -81,5 +87,15 @@ describe('configuration', () => {
 
   it('rejects API keys too short to be secret', () => {
     expect(errorOf(() => resolveConfig({ auth: { apiKeys: ['short'] } }))).toMatch(/auth\.apiKeys\.0/);
+  });
+});
+
+describe('the configuration reference', () => {
+  it('documents every key and its environment variable in the README', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+    for (const { path } of leafKeys()) {
+      expect(readme, path).toContain(`| \`${path}\` | \`${envName(path)}\` |`);
+    }
   });
 });

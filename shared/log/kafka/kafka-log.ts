@@ -121,7 +121,7 @@ export class KafkaLog implements EventLog {
         ],
       });
     }
-    const metadata = await this.#admin.fetchTopicMetadata({ topics: [topic] });
+    const metadata = await this.#topicMetadata(topic);
     const actual = metadata.topics.find((t) => t.name === topic)?.partitions.length ?? 0;
     if (actual !== partitions) {
       throw new BraidError(
@@ -129,6 +129,22 @@ export class KafkaLog implements EventLog {
         `Kafka topic "${topic}" has ${actual} partitions but log.partitions is ${partitions}; ` +
           `set log.partitions to ${actual}, or use another topic (records are placed by key modulo the partition count, so it cannot change under an existing log)`,
       );
+    }
+  }
+
+  /**
+   * Right after createTopics the broker may still answer UNKNOWN_TOPIC_OR_PARTITION while
+   * the new topic's metadata propagates; such retriable answers are retried (the caller's
+   * deadline bounds the whole open).
+   */
+  async #topicMetadata(topic: string): ReturnType<Admin['fetchTopicMetadata']> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#admin.fetchTopicMetadata({ topics: [topic] });
+      } catch (err) {
+        if (attempt >= 50 || (err as { retriable?: boolean }).retriable !== true) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
     }
   }
 
