@@ -6,6 +6,7 @@ import { createLogger } from '../shared/logger.js';
 import { logHandleFromConfig } from '../shared/log/open.js';
 import type { LogHandle } from '../shared/log/handle.js';
 import { buildApp } from '../serving/app.js';
+import { BraidNode, validateSchedule } from '../serving/node.js';
 import { runDemo } from './demo.js';
 
 export interface StartOptions {
@@ -22,11 +23,12 @@ export interface Running {
   readonly config: ResolvedConfig;
   readonly app: FastifyInstance;
   readonly log: LogHandle;
+  readonly node: BraidNode;
   readonly url: string;
   close(): Promise<void>;
 }
 
-/** `braid start`: every role of this issue in one process (ingest + serving over the log). */
+/** `braid start`: every role in one process — ingest, archive, batch (scheduled), speed, serving. */
 export async function startBraid(options: StartOptions): Promise<Running> {
   const config = await loadConfig({
     ...(options.config ? { file: options.config } : {}),
@@ -37,23 +39,24 @@ export async function startBraid(options: StartOptions): Promise<Running> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'braid_' });
 
+  validateSchedule(config.batch.schedule);
   const log = logHandleFromConfig(config, logger);
-  const app = await buildApp({ config, log, logger, registry });
+  const node = new BraidNode(config, logger);
+  const app = await buildApp({ config, log, logger, registry, node });
   await app.listen({ port: config.server.port, host: config.server.host });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
   const url = `http://${config.server.host === '0.0.0.0' ? '127.0.0.1' : config.server.host}:${port}`;
 
-  let opened: Error | undefined;
-  await log.ready.then(
-    (l) => logger.info({ log: l.kind, partitions: l.partitions, url }, 'braid is ready'),
-    (err: Error) => {
-      opened = err;
-    },
-  );
-  if (opened) {
+  try {
+    const l = await log.ready;
+    await node.start(log);
+    logger.info({ log: l.kind, partitions: l.partitions, views: node.views.length, url }, 'braid is ready');
+  } catch (err) {
+    await node.close().catch(() => undefined);
     await app.close();
-    throw opened;
+    await log.close();
+    throw err;
   }
 
   const demo = new AbortController();
@@ -69,12 +72,14 @@ export async function startBraid(options: StartOptions): Promise<Running> {
     config,
     app,
     log,
+    node,
     url,
     close() {
       closing ??= (async () => {
         demo.abort();
         await demoDone;
         await app.close();
+        await node.close();
         await log.close();
       })();
       return closing;

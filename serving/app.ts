@@ -3,7 +3,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { BraidError } from '../shared/errors.js';
+import { BraidError } from '../shared/errors.js';
 import { toBraidError } from './errors.js';
 import type { ResolvedConfig } from '../shared/config/index.js';
 import type { LogHandle } from '../shared/log/handle.js';
@@ -12,12 +12,18 @@ import { createIngestMetrics } from './metrics.js';
 import { Ingestor } from './ingest/ingestor.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
+import { viewRoutes } from './routes/views.js';
+import { batchRoutes } from './routes/batch.js';
+import { QueryService } from './query/service.js';
+import type { BraidNode } from './node.js';
 
 export interface AppDeps {
   readonly config: ResolvedConfig;
   readonly log: LogHandle;
   readonly logger: Logger;
   readonly registry: Registry;
+  /** the batch and speed roles; absent in an ingest-only app */
+  readonly node?: BraidNode;
 }
 
 /** Builds the HTTP app without listening; tests use `app.inject`, the process calls `listen`. */
@@ -56,7 +62,26 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     metrics: ingestMetrics,
   });
   await app.register(eventRoutes, { ingestor, metrics: ingestMetrics, apiKeys: config.auth.apiKeys });
-  await app.register(healthRoutes, { log: deps.log, registry: deps.registry });
+  await app.register(healthRoutes, { log: deps.log, registry: deps.registry, ...(deps.node ? { node: deps.node } : {}) });
+  const node = deps.node;
+  if (node) {
+    // The roles start after the log opens; the routes look them up per request.
+    const batch = { current: () => node.batch?.current() };
+    const queries = new QueryService({
+      views: node.views,
+      batch,
+      speed: { snapshot: (name) => node.speed?.snapshot(name) },
+    });
+    await app.register(viewRoutes, { queries, batch });
+    await app.register(batchRoutes, {
+      apiKeys: config.auth.apiKeys,
+      runner: {
+        start: (trigger) => requireBatch(node).start(trigger),
+        getRun: (id) => requireBatch(node).getRun(id),
+        runs: () => requireBatch(node).runs(),
+      },
+    });
+  }
   return app;
 }
 
@@ -70,4 +95,9 @@ function errorHandler(logger: Logger) {
     const details = mapped.details && typeof mapped.details === 'object' ? mapped.details : {};
     void reply.status(mapped.status).send({ error: mapped.code, message: mapped.message, ...details });
   };
+}
+
+function requireBatch(node: BraidNode) {
+  if (!node.batch) throw new BraidError('not_ready', 'the batch layer is not running in this process (roles.batch) or is still opening; retry shortly');
+  return node.batch;
 }

@@ -108,7 +108,9 @@ export class KafkaLog implements EventLog {
       await this.#warnOnRetention();
     } else {
       // false when another process created it in between; checked below like any existing topic
-      await this.#admin.createTopics({
+      // kafkajs' wait for leaders gives up on UNKNOWN_TOPIC_OR_PARTITION while the new
+      // topic propagates; a retry finds the topic created (createTopics answers false).
+      await this.#retrying(() => this.#admin.createTopics({
         waitForLeaders: true,
         topics: [
           {
@@ -119,9 +121,9 @@ export class KafkaLog implements EventLog {
             configEntries: [{ name: 'retention.ms', value: '-1' }],
           },
         ],
-      });
+      }), Date.now() + this.options.adminTimeoutMs);
     }
-    const metadata = await this.#topicMetadata(topic);
+    const metadata = await this.#retrying(() => this.#admin.fetchTopicMetadata({ topics: [topic] }), Date.now() + this.options.adminTimeoutMs);
     const actual = metadata.topics.find((t) => t.name === topic)?.partitions.length ?? 0;
     if (actual !== partitions) {
       throw new BraidError(
@@ -133,17 +135,19 @@ export class KafkaLog implements EventLog {
   }
 
   /**
-   * Right after createTopics the broker may still answer UNKNOWN_TOPIC_OR_PARTITION while
-   * the new topic's metadata propagates; such retriable answers are retried (the caller's
-   * deadline bounds the whole open).
+   * Right after createTopics (or a leader change) the broker may answer retriable errors —
+   * UNKNOWN_TOPIC_OR_PARTITION while the topic's metadata propagates, NOT_LEADER_FOR_PARTITION
+   * until leaders settle — which kafkajs' admin does not retry by itself. Retry them, with a
+   * metadata refresh in between, until `deadline`.
    */
-  async #topicMetadata(topic: string): ReturnType<Admin['fetchTopicMetadata']> {
-    for (let attempt = 1; ; attempt++) {
+  async #retrying<T>(work: () => Promise<T>, deadline: number): Promise<T> {
+    for (;;) {
       try {
-        return await this.#admin.fetchTopicMetadata({ topics: [topic] });
+        return await work();
       } catch (err) {
-        if (attempt >= 50 || (err as { retriable?: boolean }).retriable !== true) throw err;
+        if ((err as { retriable?: boolean }).retriable !== true || Date.now() + 100 >= deadline) throw err;
         await new Promise((resolve) => setTimeout(resolve, 100));
+        await this.#admin.fetchTopicMetadata({ topics: [this.topic] }).catch(() => undefined);
       }
     }
   }
@@ -291,7 +295,7 @@ export class KafkaLog implements EventLog {
   async endPosition(): Promise<Position> {
     this.#assertOpen();
     const what = `reading the end offsets of Kafka topic "${this.topic}"`;
-    const work = this.#admin.fetchTopicOffsets(this.topic);
+    const work = this.#retrying(() => this.#admin.fetchTopicOffsets(this.topic), Date.now() + this.options.adminTimeoutMs);
     work.catch(() => undefined);
     let offsets: Awaited<typeof work>;
     try {

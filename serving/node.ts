@@ -1,0 +1,121 @@
+import path from 'node:path';
+import type { Logger } from 'pino';
+import cron, { type ScheduledTask } from 'node-cron';
+import type { ResolvedConfig } from '../shared/config/index.js';
+import { BraidError, isBraidError } from '../shared/errors.js';
+import type { LogHandle } from '../shared/log/handle.js';
+import type { EventLog } from '../shared/log/types.js';
+import { compileView, type CompiledView } from '../shared/views/index.js';
+import { Archiver } from '../batch/archive/index.js';
+import { BatchRunner } from '../batch/recompute/index.js';
+import { SpeedLayer } from '../speed/speed-layer.js';
+
+/**
+ * The roles of one braid process (design section 9), started in dependency order once the
+ * log is open: archive → batch runner (+ schedule) → speed layer, which pairs with the
+ * runner's published versions and gives every run its snapshot by a cut.
+ */
+export class BraidNode {
+  readonly views: readonly CompiledView[];
+  archiver: Archiver | undefined;
+  batch: BatchRunner | undefined;
+  speed: SpeedLayer | undefined;
+  #schedule: ScheduledTask | undefined;
+  #started: Promise<void> | undefined;
+  #failed: Error | undefined;
+  readonly #config: ResolvedConfig;
+  readonly #logger: Logger;
+
+  constructor(config: ResolvedConfig, logger: Logger) {
+    this.#config = config;
+    this.#logger = logger;
+    this.views = config.viewDefinitions.map(compileView);
+  }
+
+  /** Starts every enabled role over the opened log; rejects with the first role that cannot start. */
+  start(handle: LogHandle): Promise<void> {
+    this.#started ??= handle.ready.then((log) => this.#start(log)).catch((err: Error) => {
+      this.#failed = err;
+      throw err;
+    });
+    return this.#started;
+  }
+
+  /** Whether every enabled role is up (readiness), and if not, why. */
+  readiness(): { ready: boolean; reason?: string } {
+    if (this.#failed) return { ready: false, reason: `a role failed to start: ${this.#failed.message}` };
+    const { roles } = this.#config;
+    if (roles.archive && !this.archiver) return { ready: false, reason: 'the archive is opening' };
+    if (roles.batch && !this.batch) return { ready: false, reason: 'the batch layer is opening' };
+    if (roles.speed && !this.speed?.ready) return { ready: false, reason: 'the speed layer is catching up with the log' };
+    return { ready: true };
+  }
+
+  async #start(log: EventLog): Promise<void> {
+    const config = this.#config;
+    const { roles } = config;
+    if (roles.batch && !roles.archive) {
+      throw new BraidError('invalid_config', 'roles.batch needs roles.archive in the same process (the run waits for the archive to cover its snapshot); enable both or neither');
+    }
+    if (roles.archive) {
+      this.archiver = await Archiver.create({
+        log,
+        dir: path.join(config.dataDir, 'archive'),
+        ...config.archive,
+        logger: this.#logger.child({ component: 'archive' }),
+      });
+      this.archiver.start();
+    }
+    if (roles.batch && this.archiver) {
+      this.batch = await BatchRunner.create({
+        dataDir: config.dataDir,
+        views: this.views,
+        dedupeWindowMs: config.dedupeWindowMs,
+        archive: this.archiver,
+        // The hand-off (design section 6): a run's S is the speed layer's cut when this
+        // process has one; otherwise the log's end, and the speed layer elsewhere rebuilds.
+        snapshotPosition: async () => (this.speed?.ready ? this.speed.cut() : log.endPosition()),
+        memoryLimit: config.batch.memoryLimit,
+        threads: config.batch.threads,
+        keepVersions: config.batch.keepVersions,
+        logger: this.#logger,
+      });
+    }
+    if (roles.speed) {
+      const speed = new SpeedLayer({
+        log,
+        views: this.views,
+        dedupeWindowMs: config.dedupeWindowMs,
+        base: () => this.batch?.current(),
+        logger: this.#logger.child({ component: 'speed' }),
+      });
+      this.speed = speed;
+      this.batch?.onPublished((version) => speed.onPublished(version));
+      await speed.start();
+    }
+    if (this.batch && config.batch.schedule !== 'off') {
+      const batch = this.batch;
+      this.#schedule = cron.schedule(config.batch.schedule, () => {
+        try {
+          batch.start('schedule');
+        } catch (err) {
+          // A run still going when the next one is due is the normal case of a short schedule.
+          if (!isBraidError(err, 'run_in_progress')) this.#logger.error({ err }, 'scheduled batch run could not start');
+        }
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#schedule?.stop();
+    await this.speed?.close();
+    await this.batch?.close();
+    await this.archiver?.stop();
+  }
+}
+
+export function validateSchedule(expression: string): void {
+  if (expression !== 'off' && !cron.validate(expression)) {
+    throw new BraidError('invalid_config', `batch.schedule: "${expression}" is not a cron expression; write e.g. "*/5 * * * *" (every five minutes) or "off"`);
+  }
+}
