@@ -10,6 +10,7 @@ export const ErrorCodes = {
   unauthorized: { status: 401, canRetry: false },
   forbidden: { status: 403, canRetry: false },
   not_found: { status: 404, canRetry: false },
+  run_in_progress: { status: 409, canRetry: true },
   body_too_large: { status: 413, canRetry: false },
   too_many_events: { status: 413, canRetry: false },
   unsupported_media_type: { status: 415, canRetry: false },
@@ -19,6 +20,7 @@ export const ErrorCodes = {
   log_locked: { status: 503, canRetry: false },
   log_closed: { status: 503, canRetry: false },
   log_corrupt: { status: 500, canRetry: false },
+  archive_corrupt: { status: 500, canRetry: false },
   invalid_config: { status: 500, canRetry: false },
   internal: { status: 500, canRetry: false },
 } as const satisfies Record<string, { status: number; canRetry: boolean }>;

@@ -9,12 +9,14 @@ import { LogHandle } from '../../shared/log/handle.js';
 import { openLogFromConfig } from '../../shared/log/open.js';
 import type { EventLog } from '../../shared/log/types.js';
 import { buildApp } from '../../serving/app.js';
+import { BraidNode } from '../../serving/node.js';
 
 export interface TestApp {
   readonly app: FastifyInstance;
   readonly config: ResolvedConfig;
   readonly handle: LogHandle;
   readonly registry: Registry;
+  readonly node: BraidNode | undefined;
   log(): EventLog;
   close(): Promise<void>;
 }
@@ -23,9 +25,12 @@ export interface TestApp {
  * The real app over a real log (embedded in a fresh temp dir unless Kafka brokers are
  * given), built with `buildApp` and exercised through `app.inject`.
  */
-export async function makeTestApp(settings: Record<string, unknown> = {}, options: { gate?: Promise<void> } = {}): Promise<TestApp> {
+export async function makeTestApp(
+  settings: Record<string, unknown> = {},
+  options: { gate?: Promise<void>; roles?: boolean } = {},
+): Promise<TestApp> {
   const dir = await mkdtemp(path.join(tmpdir(), 'braid-test-'));
-  const config = resolveConfig({ dataDir: dir, logging: { level: 'silent' }, ...settings });
+  const config = resolveConfig({ dataDir: dir, logging: { level: 'silent' }, batch: { schedule: 'off' }, ...settings });
   const logger = createLogger('silent');
   const registry = new Registry();
   const handle = new LogHandle({
@@ -37,8 +42,11 @@ export async function makeTestApp(settings: Record<string, unknown> = {}, option
     logger,
     retryMs: 100,
   });
-  const app = await buildApp({ config, log: handle, logger, registry });
+  // With roles, the whole node (archive, batch without a schedule, speed) runs on the log.
+  const node = options.roles ? new BraidNode(config, logger) : undefined;
+  const app = await buildApp({ config, log: handle, logger, registry, ...(node ? { node } : {}) });
   await app.ready();
+  if (node) await node.start(handle);
   return {
     app,
     config,
@@ -49,8 +57,10 @@ export async function makeTestApp(settings: Record<string, unknown> = {}, option
       if (!l) throw new Error('log not open');
       return l;
     },
+    node,
     async close() {
       await app.close();
+      await node?.close();
       await handle.close();
       await rm(dir, { recursive: true, force: true });
     },

@@ -1,0 +1,555 @@
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { BraidError, isBraidError } from '../../shared/errors.js';
+import type { LogRecord, Position } from '../../shared/log/types.js';
+import { planCompaction, type CompactionPlan } from './compaction.js';
+import { installFile, isMissing, removeIfPresent } from './files.js';
+import { fileName, type ArchiveFile, type ArchiveSnapshot, type Manifest } from './format.js';
+import { Leases } from './leases.js';
+import { checkManifest, emptyManifest, MANIFEST_FILE, positionOf, readManifest, totalRecords, writeManifest } from './manifest.js';
+import { resolveArchiverOptions, type ArchiveProgress, type ArchiverOptions, type ResolvedArchiverOptions } from './options.js';
+import { ParquetWriter } from './parquet-writer.js';
+import { toArchiveRow, type ArchiveRow } from './row.js';
+
+export const ArchiverStates = ['created', 'running', 'stopping', 'stopped', 'failed'] as const;
+export type ArchiverState = (typeof ArchiverStates)[number];
+
+export interface ArchiveStats {
+  readonly state: ArchiverState;
+  readonly generation: number;
+  readonly files: number;
+  readonly records: number;
+  readonly bytes: number;
+  readonly compactions: number;
+  /** records read from the log and not written yet */
+  readonly buffered: number;
+  readonly position: Position;
+  /** why the archiver failed, or the last error it is retrying after */
+  readonly lastError: string | undefined;
+}
+
+interface Waiter {
+  readonly target: Position;
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+}
+
+/** DuckDB's spill directory inside the archive directory. */
+const DUCKDB_TEMP = '.duckdb-tmp';
+
+/**
+ * The batch layer's archive (design section 5): reads the log from the position the
+ * manifest names and writes it, per partition, into immutable Parquet files that cover
+ * contiguous offset ranges.
+ *
+ * Exactly once, by construction: a file is written under a temp name, fsynced and renamed
+ * into place, and exists for readers (and for the next start) only once manifest.json,
+ * replaced atomically, lists it. The next file of a partition always starts where the
+ * manifest's last one ends, and the log is read from there, never from consumer-group
+ * commits. A crash at any point leaves the previous manifest, whose ranges are contiguous
+ * from 0, plus unlisted files that the next start deletes.
+ *
+ * Compaction merges runs of small files in the background; readers hold snapshots, and a
+ * replaced file is deleted only once no snapshot holds it.
+ */
+export class Archiver {
+  readonly dir: string;
+  readonly #options: ResolvedArchiverOptions;
+  readonly #logger: Logger | undefined;
+  readonly #writer: ParquetWriter;
+  readonly #leases = new Leases();
+  readonly #abort = new AbortController();
+  #manifest: Manifest;
+  #state: ArchiverState = 'created';
+  #lastError: Error | undefined;
+  #compactions = 0;
+
+  /** Per partition: records read and not yet in a listed file, in offset order. */
+  readonly #buffers: ArchiveRow[][];
+  /** Per partition: the next offset to read (the manifest's position plus what is buffered). */
+  readonly #next: number[];
+  #waiters: Waiter[] = [];
+  /** Replaced by compaction, deleted once no snapshot holds them (absolute paths). */
+  readonly #obsolete = new Set<string>();
+
+  #loop: Promise<void> | undefined;
+  #flushing: Promise<void> = Promise.resolve();
+  #queuedFlush: Promise<void> | undefined;
+  #flushTimer: NodeJS.Timeout | undefined;
+  #committing: Promise<unknown> = Promise.resolve();
+  #compacting: Promise<void> | undefined;
+  #reporting: Promise<void> | undefined;
+  #reportAgain = false;
+  #lastProgressLine = { at: Date.now(), records: 0 };
+  #stopping: Promise<void> | undefined;
+
+  private constructor(options: ResolvedArchiverOptions, manifest: Manifest, writer: ParquetWriter) {
+    this.dir = options.dir;
+    this.#options = options;
+    this.#logger = options.logger;
+    this.#manifest = manifest;
+    this.#writer = writer;
+    const position = positionOf(manifest);
+    this.#buffers = Array.from({ length: manifest.partitions }, () => []);
+    this.#next = Array.from({ length: manifest.partitions }, (_, p) => position[p]!);
+    this.#lastProgressLine.records = totalRecords(manifest.files);
+  }
+
+  /**
+   * Opens the archive in `options.dir` (created if missing): checks the manifest against the
+   * log and the files on disk, and deletes the files it does not list (leftovers of a
+   * crash). Does not read the log yet: see `start()`.
+   */
+  static async create(input: ArchiverOptions): Promise<Archiver> {
+    const options = resolveArchiverOptions(input);
+    const { dir, log } = options;
+    await mkdir(dir, { recursive: true });
+    const manifest = (await readManifest(dir)) ?? emptyManifest(log.partitions);
+    if (manifest.partitions !== log.partitions) {
+      throw new BraidError(
+        'invalid_config',
+        `archive at ${dir} has ${manifest.partitions} partitions but the log has ${log.partitions}; point archive at another directory (an archive belongs to one log)`,
+      );
+    }
+    await checkListedFiles(dir, manifest);
+    const position = positionOf(manifest);
+    const end = await log.endPosition();
+    const ahead = Object.keys(position).map(Number).filter((p) => position[p]! > (end[p] ?? 0));
+    if (ahead.length > 0) {
+      throw new BraidError(
+        'invalid_config',
+        `archive at ${dir} covers offsets the log does not have (partition ${ahead[0]}: archived to ${position[ahead[0]!]}, log ends at ${end[ahead[0]!] ?? 0}); ` +
+          'it belongs to another log: move it aside and restart to archive this log from its start',
+      );
+    }
+    const removed = await removeLeftovers(dir, manifest);
+    const writer = await ParquetWriter.create({ tempDir: path.join(dir, DUCKDB_TEMP), memoryLimit: options.memoryLimit, threads: options.threads });
+    options.logger?.info(
+      { dir, generation: manifest.generation, files: manifest.files.length, records: totalRecords(manifest.files), position, removedLeftovers: removed },
+      'archive opened; it resumes from the manifest position',
+    );
+    return new Archiver(options, manifest, writer);
+  }
+
+  /** Starts reading the log and archiving, in the background, until `stop()`. */
+  start(): void {
+    if (this.#state !== 'created') throw new BraidError('internal', `archive: start() needs a new archiver; this one is ${this.#state}`);
+    this.#state = 'running';
+    this.#loop = this.#run();
+  }
+
+  /**
+   * Stops reading, writes what is buffered, lets a running compaction stop, and releases
+   * DuckDB. Pending `waitFor`s it did not satisfy reject with `not_ready`. Idempotent.
+   * Files that live snapshots hold stay until they are released (or the next start).
+   */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      const wasRunning = this.#state === 'running';
+      if (wasRunning) this.#state = 'stopping';
+      this.#abort.abort();
+      clearTimeout(this.#flushTimer);
+      await this.#loop;
+      if (this.#compacting) {
+        this.#writer.interruptMerge();
+        await this.#compacting;
+      }
+      if (wasRunning && this.#state === 'stopping') {
+        await this.#flush().catch((err: unknown) => this.#logger?.warn({ err }, 'archive: the last flush failed; its records are archived after the next start'));
+      }
+      await this.#flushing;
+      await this.#reporting;
+      const failed = this.#state === 'failed' && this.#lastError;
+      this.#rejectWaiters(failed || new BraidError('not_ready', 'the archive was stopped before it covered the position; start it again'));
+      this.#writer.close();
+      await this.#collectGarbage();
+      if (this.#state === 'stopping' || this.#state === 'created') this.#state = 'stopped';
+    })();
+    return this.#stopping;
+  }
+
+  /** What the archive covers: partition → next offset not yet archived (from the manifest). */
+  position(): Position {
+    return positionOf(this.#manifest);
+  }
+
+  /**
+   * Resolves once the archive covers `target` (every partition it names). Writes what is
+   * buffered early when that covers it. Rejects when `signal` aborts, when the archiver
+   * stops first (`not_ready`) or fails (its error).
+   */
+  waitFor(target: Position, signal?: AbortSignal): Promise<void> {
+    for (const [p, offset] of Object.entries(target)) {
+      if (!(Number(p) in this.#next) || !Number.isSafeInteger(offset) || offset < 0) {
+        return Promise.reject(
+          new BraidError('invalid_parameter', `archive: cannot wait for offset ${offset} of partition ${p}; use offsets >= 0 for partitions 0 to ${this.#next.length - 1}`),
+        );
+      }
+    }
+    if (covers(this.position(), target)) return Promise.resolve();
+    if (this.#state === 'failed') return Promise.reject(this.#lastError);
+    if (this.#stopping) return Promise.reject(new BraidError('not_ready', 'the archive is stopped; start it to wait for a position'));
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        reject(signal!.reason);
+      };
+      const waiter: Waiter = {
+        target,
+        resolve: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        reject: (err) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#waiters.push(waiter);
+      this.#flushIfWaited();
+    });
+  }
+
+  /**
+   * The files of the current manifest, held until `release()`: compaction does not delete
+   * them meanwhile. Read them with `read_parquet(paths, hive_partitioning = false)`, or
+   * DuckDB takes `partition` from the directory names.
+   */
+  snapshot(): ArchiveSnapshot {
+    const { generation, files } = this.#manifest;
+    const paths = files.map((f) => this.#absolute(f));
+    const release = this.#leases.acquire(paths, () => void this.#collectGarbage());
+    return { generation, files, paths, position: this.position(), release };
+  }
+
+  stats(): ArchiveStats {
+    const { generation, files } = this.#manifest;
+    return {
+      state: this.#state,
+      generation,
+      files: files.length,
+      records: totalRecords(files),
+      bytes: files.reduce((sum, f) => sum + f.bytes, 0),
+      compactions: this.#compactions,
+      buffered: this.#buffers.reduce((sum, b) => sum + b.length, 0),
+      position: this.position(),
+      lastError: this.#lastError?.message,
+    };
+  }
+
+  // ---- reading ----
+
+  /** Reads the log from what is archived or buffered; retries what retrying can fix. */
+  async #run(): Promise<void> {
+    const { log, retryMs, maxRetryMs, flushRecords } = this.#options;
+    const signal = this.#abort.signal;
+    let delay = retryMs;
+    while (!signal.aborted) {
+      try {
+        const from: Position = { ...this.#next };
+        for await (const batch of log.read({ from, signal })) {
+          this.#take(batch);
+          delay = retryMs;
+          const fullest = Math.max(...this.#buffers.map((b) => b.length));
+          if (fullest < flushRecords) {
+            this.#flushIfWaited();
+          } else if (fullest < 2 * flushRecords) {
+            // Keep reading and decoding while DuckDB writes: the flush runs on its threads.
+            this.#flush().catch((err: unknown) => this.#onBackgroundError(err, 'a flush'));
+          } else {
+            await this.#flush(); // two flushes' worth buffered: wait, so memory stays bounded
+          }
+        }
+        if (signal.aborted) return;
+        throw new BraidError('log_closed', 'archive: the log ended its read; stop the archiver before closing the log');
+      } catch (err) {
+        if (signal.aborted) return;
+        if (isBraidError(err) && !err.canRetry) return this.#fail(err);
+        this.#lastError = err as Error;
+        this.#logger?.warn({ err, retryInMs: delay }, 'archive: reading or writing failed; retrying from the last archived or buffered record');
+        await sleep(delay, undefined, { signal }).catch(() => undefined);
+        delay = Math.min(delay * 2, maxRetryMs);
+      }
+    }
+  }
+
+  #take(batch: readonly LogRecord[]): void {
+    for (const record of batch) {
+      const p = record.partition;
+      // A record below the next offset was delivered again (e.g. after a reader's retry): it is buffered already.
+      if (record.offset < this.#next[p]!) continue;
+      this.#buffers[p]!.push(toArchiveRow(record));
+      this.#next[p] = record.offset + 1;
+    }
+    this.#armFlushTimer();
+  }
+
+  #armFlushTimer(): void {
+    if (this.#flushTimer || this.#abort.signal.aborted || this.#buffers.every((b) => b.length === 0)) return;
+    this.#flushTimer = setTimeout(() => {
+      this.#flushTimer = undefined;
+      this.#flush().catch((err: unknown) => this.#onBackgroundError(err, 'a timed flush'));
+    }, this.#options.flushIntervalMs);
+  }
+
+  /** Flushes now when what is buffered covers a waiter. */
+  #flushIfWaited(): void {
+    const read = { ...this.#next };
+    if (!this.#waiters.some((w) => covers(read, w.target))) return;
+    this.#flush().catch((err: unknown) => this.#onBackgroundError(err, 'a flush for a waiting reader'));
+  }
+
+  // ---- writing ----
+
+  /**
+   * Flushes are serialised, and each writes what is buffered when it starts; a flush asked
+   * for while another waits to start is that one.
+   */
+  #flush(): Promise<void> {
+    if (this.#queuedFlush) return this.#queuedFlush;
+    const run = this.#flushing.then(() => {
+      this.#queuedFlush = undefined;
+      return this.#flushOnce();
+    });
+    this.#queuedFlush = run;
+    this.#flushing = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * One file per partition with buffered records, covering [manifest position, last
+   * offset + 1), then one manifest update listing them all. The buffers are cut only after
+   * the manifest is durable, so a failure anywhere loses nothing and a retry writes the
+   * same ranges again.
+   */
+  async #flushOnce(): Promise<void> {
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    const counts = this.#buffers.map((b) => b.length);
+    if (counts.every((n) => n === 0)) return;
+    const position = this.position();
+    const added: ArchiveFile[] = [];
+    try {
+      for (const [p, count] of counts.entries()) {
+        if (count === 0) continue;
+        const rows = this.#buffers[p]!;
+        const [from, to] = [position[p]!, rows[count - 1]!.offset + 1];
+        const file = { path: fileName(p, from, to), partition: p, from, to, records: count };
+        const bytes = await this.#writeFile(this.#absolute(file), (temp) => this.#writer.write(rows, count, temp));
+        added.push({ ...file, bytes });
+      }
+      await this.#commit((m) => ({ ...m, files: [...m.files, ...added].sort(byRange) }));
+      counts.forEach((n, p) => this.#buffers[p]!.splice(0, n));
+    } finally {
+      // On failure the files written stay unlisted: ignored, overwritten by the retry or deleted by the next start.
+      this.#armFlushTimer();
+    }
+    this.#lastError = undefined;
+    this.#settleWaiters();
+    this.#compactInBackground();
+    this.#reportProgress();
+  }
+
+  /** Writes through `write` to a temp name, then fsyncs and renames into place; returns the size. */
+  async #writeFile(target: string, write: (temp: string) => Promise<void>): Promise<number> {
+    const temp = `${target}.tmp`;
+    await mkdir(path.dirname(target), { recursive: true });
+    try {
+      await write(temp);
+      await installFile(temp, target);
+    } catch (err) {
+      await removeIfPresent(temp).catch(() => undefined);
+      throw err;
+    }
+    return (await stat(target)).size;
+  }
+
+  /** Replaces the manifest by `change(current)`, one change at a time. */
+  #commit(change: (current: Manifest) => Manifest): Promise<void> {
+    const run = this.#committing.then(async () => {
+      const next = { ...change(this.#manifest), generation: this.#manifest.generation + 1 };
+      checkManifest(next, '(about to be written)');
+      await writeManifest(this.dir, next);
+      this.#manifest = next;
+    });
+    this.#committing = run.catch(() => undefined);
+    return run;
+  }
+
+  // ---- compaction ----
+
+  #compactInBackground(): void {
+    if (this.#compacting || this.#abort.signal.aborted) return;
+    this.#compacting = (async () => {
+      for (let plan = this.#plan(); plan && !this.#abort.signal.aborted; plan = this.#plan()) await this.#compact(plan);
+    })()
+      .catch((err: unknown) => {
+        if (this.#abort.signal.aborted) return;
+        this.#logger?.warn({ err }, 'archive: compaction failed; the files stay as they are and it is tried again after the next flush');
+      })
+      .finally(() => {
+        this.#compacting = undefined;
+      });
+  }
+
+  #plan(): CompactionPlan | undefined {
+    return planCompaction(this.#manifest.files, this.#options);
+  }
+
+  /** Merges the plan's files into one and swaps it in: readers see the same records. */
+  async #compact(plan: CompactionPlan): Promise<void> {
+    const { partition, files, records } = plan;
+    const from = files[0]!.from;
+    const to = files[files.length - 1]!.to;
+    const merged = { path: fileName(partition, from, to), partition, from, to, records };
+    const sources = files.map((f) => this.#absolute(f));
+    const started = Date.now();
+    const bytes = await this.#writeFile(this.#absolute(merged), (temp) => this.#writer.merge(sources, temp, records));
+    await this.#commit((m) => {
+      const at = m.files.findIndex((f) => f.path === files[0]!.path);
+      if (at < 0 || files.some((f, i) => m.files[at + i]?.path !== f.path)) {
+        throw new BraidError('internal', `archive: the files compaction merged into ${merged.path} changed meanwhile`);
+      }
+      return { ...m, files: [...m.files.slice(0, at), { ...merged, bytes }, ...m.files.slice(at + files.length)] };
+    });
+    for (const source of sources) this.#obsolete.add(source);
+    this.#compactions++;
+    this.#logger?.info(
+      { partition, from, to, files: files.length, records, bytes, ms: Date.now() - started },
+      `archive: compacted ${files.length} files of partition ${partition} into one`,
+    );
+    await this.#collectGarbage();
+  }
+
+  /** Deletes replaced files that no snapshot holds. */
+  async #collectGarbage(): Promise<void> {
+    const free = [...this.#obsolete].filter((file) => !this.#leases.isHeld(file));
+    for (const file of free) this.#obsolete.delete(file);
+    await Promise.all(
+      free.map((file) =>
+        removeIfPresent(file).catch((err: unknown) => this.#logger?.warn({ err, file }, 'archive: cannot delete a replaced file; the next start deletes it')),
+      ),
+    );
+  }
+
+  // ---- waiters, progress, failure ----
+
+  #settleWaiters(): void {
+    const position = this.position();
+    const done = this.#waiters.filter((w) => covers(position, w.target));
+    this.#waiters = this.#waiters.filter((w) => !done.includes(w));
+    for (const w of done) w.resolve();
+  }
+
+  #rejectWaiters(err: unknown): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w.reject(err);
+  }
+
+  /** Reports after a flush; one report at a time, the latest state wins. */
+  #reportProgress(): void {
+    if (this.#reporting) {
+      this.#reportAgain = true;
+      return;
+    }
+    this.#reporting = (async () => {
+      do {
+        this.#reportAgain = false;
+        await this.#reportOnce();
+      } while (this.#reportAgain);
+    })().finally(() => {
+      this.#reporting = undefined;
+    });
+  }
+
+  async #reportOnce(): Promise<void> {
+    const end = await this.#options.log.endPosition().catch(() => undefined);
+    const { records, files, position } = this.stats();
+    const lag = end && Object.keys(position).reduce((sum, p) => sum + Math.max(0, (end[Number(p)] ?? 0) - position[Number(p)]!), 0);
+    const progress: ArchiveProgress = { records, files, position, lag };
+    try {
+      this.#options.onProgress?.(progress);
+    } catch (err) {
+      this.#logger?.warn({ err }, 'archive: the progress callback threw');
+    }
+    const now = Date.now();
+    const since = this.#lastProgressLine;
+    if (this.#logger && now - since.at >= this.#options.progressIntervalMs) {
+      const recordsPerSecond = Math.round(((records - since.records) * 1_000) / (now - since.at));
+      this.#logger.info({ ...progress, recordsPerSecond }, `archive: ${records} records in ${files} files, ${lag ?? 'unknown'} behind the log`);
+      this.#lastProgressLine = { at: now, records };
+    }
+  }
+
+  /** A flush outside the read loop failed: retried by the next one unless retrying cannot help. */
+  #onBackgroundError(err: unknown, what: string): void {
+    if (this.#state !== 'running') return;
+    if (isBraidError(err) && !err.canRetry) return this.#fail(err);
+    this.#lastError = err as Error;
+    this.#logger?.warn({ err }, `archive: ${what} failed; it is retried`);
+  }
+
+  #fail(err: BraidError): void {
+    this.#state = 'failed';
+    this.#lastError = err;
+    this.#abort.abort();
+    clearTimeout(this.#flushTimer);
+    this.#logger?.error({ err }, 'archive: stopped by an error that retrying cannot fix');
+    this.#rejectWaiters(err);
+  }
+
+  #absolute(file: Pick<ArchiveFile, 'path'>): string {
+    return path.join(this.dir, ...file.path.split('/'));
+  }
+}
+
+function covers(position: Position, target: Position): boolean {
+  return Object.entries(target).every(([p, offset]) => (position[Number(p)] ?? 0) >= offset);
+}
+
+function byRange(a: ArchiveFile, b: ArchiveFile): number {
+  return a.partition - b.partition || a.from - b.from;
+}
+
+/** Every file the manifest lists must be there, whole: otherwise the archive has a gap. */
+async function checkListedFiles(dir: string, manifest: Manifest): Promise<void> {
+  for (const file of manifest.files) {
+    const size = await stat(path.join(dir, ...file.path.split('/'))).then((s) => s.size, (err: unknown) => {
+      if (isMissing(err)) return undefined;
+      throw err;
+    });
+    if (size !== file.bytes) {
+      throw new BraidError(
+        'archive_corrupt',
+        `archive at ${dir}: ${file.path} is listed in ${MANIFEST_FILE} with ${file.bytes} bytes but ${size === undefined ? 'is missing' : `has ${size}`}; ` +
+          'move the archive directory aside and restart: the archiver rebuilds it from the log',
+      );
+    }
+  }
+}
+
+/** Deletes what a crash left: files the manifest does not list, temp files, DuckDB's spill files. */
+async function removeLeftovers(dir: string, manifest: Manifest): Promise<number> {
+  const listed = new Set(manifest.files.map((f) => f.path));
+  let removed = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (entry.isFile() && entry.name.startsWith(`${MANIFEST_FILE}.`) && entry.name.endsWith('.tmp')) {
+      await removeIfPresent(path.join(dir, entry.name));
+      removed++;
+    } else if (entry.isDirectory() && entry.name === DUCKDB_TEMP) {
+      await rm(path.join(dir, entry.name), { recursive: true, force: true });
+    } else if (entry.isDirectory() && /^partition=\d+$/.test(entry.name)) {
+      for (const name of await readdir(path.join(dir, entry.name))) {
+        if (listed.has(`${entry.name}/${name}`)) continue;
+        await rm(path.join(dir, entry.name, name), { recursive: true, force: true });
+        removed++;
+      }
+    }
+  }
+  return removed;
+}

@@ -1,0 +1,95 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { BraidError } from '../../shared/errors.js';
+import type { Position } from '../../shared/log/types.js';
+import { installFile, isMissing } from './files.js';
+import { fileName, type ArchiveFile, type Manifest } from './format.js';
+
+export const MANIFEST_FILE = 'manifest.json';
+
+export function emptyManifest(partitions: number): Manifest {
+  return { generation: 0, partitions, files: [] };
+}
+
+/** partition → next offset not yet archived: the `to` of each partition's last file. */
+export function positionOf(manifest: Manifest): Position {
+  const position: Position = {};
+  for (let p = 0; p < manifest.partitions; p++) position[p] = 0;
+  for (const file of manifest.files) position[file.partition] = file.to;
+  return position;
+}
+
+export function totalRecords(files: readonly ArchiveFile[]): number {
+  return files.reduce((sum, f) => sum + f.records, 0);
+}
+
+/** `<dir>/manifest.json`, checked; undefined when there is none (a new archive). */
+export async function readManifest(dir: string): Promise<Manifest | undefined> {
+  const file = path.join(dir, MANIFEST_FILE);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if (isMissing(err)) return undefined;
+    throw err;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw corrupt(file, `it is not JSON (${(err as Error).message})`);
+  }
+  checkManifest(parsed, file);
+  return parsed;
+}
+
+/** Replaces `<dir>/manifest.json` atomically and durably. */
+export async function writeManifest(dir: string, manifest: Manifest): Promise<void> {
+  const file = path.join(dir, MANIFEST_FILE);
+  const temp = `${file}.${process.pid}.tmp`;
+  await writeFile(temp, `${JSON.stringify(manifest)}\n`);
+  await installFile(temp, file);
+}
+
+/**
+ * The manifest's invariants (format.ts): files sorted by partition then offset, each named
+ * after its range, and per partition contiguous from offset 0, so that the archive has no
+ * gap and no double by construction.
+ */
+export function checkManifest(value: unknown, where: string): asserts value is Manifest {
+  const m = value as Partial<Manifest> | null;
+  if (m === null || typeof m !== 'object') throw corrupt(where, 'it is not an object');
+  if (!isCount(m.generation)) throw corrupt(where, `generation is ${String(m.generation)}`);
+  if (!isCount(m.partitions) || m.partitions < 1) throw corrupt(where, `partitions is ${String(m.partitions)}`);
+  if (!Array.isArray(m.files)) throw corrupt(where, 'files is not a list');
+  const next = new Array<number>(m.partitions).fill(0);
+  let lastPartition = 0;
+  m.files.forEach((f: Partial<ArchiveFile>, i) => {
+    const what = `files[${i}]`;
+    if (f === null || typeof f !== 'object') throw corrupt(where, `${what} is not an object`);
+    const { partition, from, to, records, bytes } = f;
+    if (!isCount(partition) || partition >= m.partitions!) throw corrupt(where, `${what}.partition is ${String(partition)}`);
+    if (!isCount(from) || !isCount(to) || from >= to) throw corrupt(where, `${what} covers [${String(from)}, ${String(to)})`);
+    if (!isCount(records) || records < 1 || records > to - from) throw corrupt(where, `${what} has ${String(records)} records for [${from}, ${to})`);
+    if (!isCount(bytes) || bytes < 1) throw corrupt(where, `${what}.bytes is ${String(bytes)}`);
+    if (f.path !== fileName(partition, from, to)) throw corrupt(where, `${what}.path is ${JSON.stringify(f.path)}, not ${fileName(partition, from, to)}`);
+    if (partition < lastPartition) throw corrupt(where, `${what} is out of order (partition ${partition} after ${lastPartition})`);
+    if (from !== next[partition]) {
+      const problem = from > next[partition]! ? 'a gap' : 'an overlap';
+      throw corrupt(where, `${what} starts at offset ${from} of partition ${partition} where ${next[partition]} was expected (${problem})`);
+    }
+    next[partition] = to;
+    lastPartition = partition;
+  });
+}
+
+function isCount(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
+}
+
+function corrupt(where: string, problem: string): BraidError {
+  return new BraidError(
+    'archive_corrupt',
+    `archive manifest ${where}: ${problem}; move the archive directory aside and restart: the archiver rebuilds it from the log`,
+  );
+}
