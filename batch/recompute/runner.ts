@@ -1,0 +1,293 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { pino, type Logger } from 'pino';
+import { BraidError } from '../../shared/errors.js';
+import type { Position } from '../../shared/log/types.js';
+import type { ViewTable } from '../../shared/views/index.js';
+import { computeViews, type ComputeProgress } from './compute.js';
+import { loadViewTable } from './load.js';
+import { resolveBatchOptions, type BatchOptions, type BatchRunnerOptions } from './options.js';
+import { versionColumns } from './sql.js';
+import {
+  ensureLayout,
+  listVersions,
+  publishCurrent,
+  pruneVersions,
+  readCurrent,
+  readManifest,
+  removeLeftovers,
+  sealVersion,
+  tempVersionDirName,
+  versionDirName,
+  versionLayout,
+  type CurrentPointer,
+  type VersionLayout,
+  type VersionManifest,
+} from './versions.js';
+
+export const RunTriggers = ['schedule', 'api', 'cli'] as const;
+export type RunTrigger = (typeof RunTriggers)[number];
+
+export const RunStates = ['waiting_for_archive', 'computing', 'publishing', 'succeeded', 'failed'] as const;
+export type RunState = (typeof RunStates)[number];
+
+/** What a batch run is doing or did (GET /v1/batch/runs/:id). */
+export interface RunInfo {
+  readonly id: string;
+  readonly trigger: RunTrigger;
+  readonly state: RunState;
+  readonly startedAt: string;
+  readonly finishedAt?: string;
+  /** S, once taken */
+  readonly snapshot?: Position;
+  /** the version it publishes, once it has one */
+  readonly version?: number;
+  readonly progress: ComputeProgress;
+  /** DuckDB temp storage in use after a step, at most, bytes: > 0 means the run spilled */
+  readonly spilledBytes?: number;
+  readonly error?: string;
+}
+
+/** A published batch version, loaded: what serving merges with the speed layer. */
+export interface BatchVersion {
+  readonly version: number;
+  readonly snapshot: Position;
+  readonly createdAt: string;
+  /** the views whose definition the version was computed with; a changed view is absent */
+  readonly tables: ReadonlyMap<string, ViewTable>;
+}
+
+const KEEP_RUNS = 100; // finished runs remembered for getRun/runs
+
+/**
+ * Recomputes every view from the archive in DuckDB (design section 5): a run takes S, waits
+ * until the archive covers S, computes, writes a new immutable version, and publishes it
+ * atomically with S. Runs never overlap; a failed run leaves the previous version serving.
+ * One runner per data directory.
+ */
+export class BatchRunner {
+  readonly #layout: VersionLayout;
+  readonly #options: BatchOptions;
+  readonly #config: BatchRunnerOptions;
+  readonly #logger: Logger;
+  readonly #runs = new Map<string, { info: RunInfo; done: Promise<RunInfo> }>();
+  readonly #listeners = new Set<(version: BatchVersion) => void>();
+  #current: BatchVersion | undefined;
+  #active: { id: string; abort: AbortController; done: Promise<RunInfo> } | undefined;
+  #closed = false;
+
+  private constructor(config: BatchRunnerOptions, options: BatchOptions, current: BatchVersion | undefined) {
+    this.#config = config;
+    this.#options = options;
+    this.#layout = versionLayout(config.dataDir);
+    this.#logger = (config.logger ?? pino({ level: 'silent' })).child({ component: 'batch' });
+    this.#current = current;
+  }
+
+  /** Removes a crashed run's leftovers and loads the published version, if any. */
+  static async create(config: BatchRunnerOptions): Promise<BatchRunner> {
+    const options = resolveBatchOptions(config, config.dedupeWindowMs);
+    for (const view of config.views) versionColumns(view); // names that cannot be columns fail here, at start
+    const layout = versionLayout(config.dataDir);
+    await ensureLayout(layout);
+    const pointer = await readCurrent(layout);
+    const removed = await removeLeftovers(layout, pointer?.version);
+    const runner = new BatchRunner(config, options, undefined);
+    if (removed.length > 0) runner.#logger.warn({ removed }, 'batch: removed what an interrupted run left');
+    if (pointer) runner.#current = await runner.#load(pointer);
+    return runner;
+  }
+
+  /** The published version, loaded; undefined before the first run succeeds. */
+  current(): BatchVersion | undefined {
+    return this.#current;
+  }
+
+  /** Called after each publish, with the new version (the speed layer drops what it covers). */
+  onPublished(listener: (version: BatchVersion) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  getRun(id: string): RunInfo | undefined {
+    return this.#runs.get(id)?.info;
+  }
+
+  /** Runs remembered by this process, newest first. */
+  runs(): RunInfo[] {
+    return [...this.#runs.values()].map((r) => r.info).reverse();
+  }
+
+  /** Resolves with the run's final info (succeeded or failed); never rejects. */
+  async wait(id: string): Promise<RunInfo> {
+    const run = this.#runs.get(id);
+    if (!run) throw new BraidError('not_found', `no batch run "${id}"; list the runs to see their ids`);
+    return run.done;
+  }
+
+  /**
+   * Starts a run and returns at once; follow it with getRun or wait. Throws
+   * `run_in_progress` while another run is going: runs never overlap.
+   */
+  start(trigger: RunTrigger): RunInfo {
+    if (this.#closed) throw new BraidError('not_ready', 'the batch runner is closed');
+    if (this.#active) {
+      throw new BraidError('run_in_progress', `batch run ${this.#active.id} is still going; wait for it (GET /v1/batch/runs/${this.#active.id}) and start again`);
+    }
+    const id = randomUUID();
+    const info: RunInfo = {
+      id,
+      trigger,
+      state: 'waiting_for_archive',
+      startedAt: new Date().toISOString(),
+      progress: { viewsDone: 0, viewsTotal: this.#config.views.length, recordsRead: 0 },
+    };
+    const abort = new AbortController();
+    const entry = { info, done: undefined as unknown as Promise<RunInfo> };
+    this.#runs.set(id, entry);
+    const update = (change: Partial<RunInfo>) => (entry.info = { ...entry.info, ...change });
+    entry.done = this.#run(update, abort.signal).then(
+      () => update({ state: 'succeeded', finishedAt: new Date().toISOString() }),
+      (err: unknown) => {
+        const message = err instanceof Error ? err.message : String(err);
+        this.#logger.error({ err, run: id }, `batch run ${id} failed; the previous version keeps serving`);
+        return update({ state: 'failed', finishedAt: new Date().toISOString(), error: message });
+      },
+    ).finally(() => {
+      this.#active = undefined;
+      this.#forgetOldRuns();
+    });
+    this.#active = { id, abort, done: entry.done };
+    return info;
+  }
+
+  async #run(update: (change: Partial<RunInfo>) => RunInfo, signal: AbortSignal): Promise<void> {
+    const layout = this.#layout;
+    const { views, dedupeWindowMs } = this.#config;
+    const snapshot = await this.#config.snapshotPosition();
+    update({ snapshot });
+    await untilAborted(this.#config.archive.waitFor(snapshot, signal), signal);
+    const archive = this.#config.archive.snapshot();
+    /** what to remove if the run fails: the version being written, until it is published */
+    let unpublished: string | undefined;
+    try {
+      for (const [p, upto] of Object.entries(snapshot)) {
+        if ((archive.position[Number(p)] ?? 0) < upto) {
+          throw new BraidError('internal', `the archive reaches offset ${archive.position[Number(p)] ?? 0} of partition ${p}, not the snapshot's ${upto}`);
+        }
+      }
+      const version = Math.max(this.#current?.version ?? 0, ...(await listVersions(layout))) + 1;
+      const tempDir = path.join(layout.versionsDir, tempVersionDirName(version));
+      unpublished = tempDir;
+      await rm(tempDir, { recursive: true, force: true });
+      await mkdir(tempDir);
+      update({ state: 'computing', version });
+      const started = performance.now();
+      const result = await computeViews({
+        archive,
+        snapshot,
+        views,
+        dedupeWindowMs,
+        outDir: tempDir,
+        duckdb: { memoryLimit: this.#options.memoryLimit, threads: this.#options.threads, tempDirectory: layout.tempDir },
+        onProgress: (progress) => update({ progress }),
+        signal,
+      });
+      update({ state: 'publishing', spilledBytes: result.spilledBytes });
+      const manifest: VersionManifest = {
+        version,
+        snapshot,
+        createdAt: new Date().toISOString(),
+        dedupeWindowMs: dedupeWindowMs === Infinity ? 'forever' : dedupeWindowMs,
+        views: Object.fromEntries(views.map((v) => [v.def.name, { definitionVersion: v.version, ...result.views[v.def.name]! }])),
+      };
+      unpublished = await sealVersion(layout, tempDir, manifest);
+      // Loaded before it is published: a version that cannot be loaded never serves.
+      const loaded = await this.#load(manifest);
+      signal.throwIfAborted();
+      // From here the directory may be what CURRENT.json names (even if publishing throws
+      // after the rename), so it is never removed by this run; create() sorts it out.
+      unpublished = undefined;
+      await publishCurrent(layout, { version, snapshot, createdAt: manifest.createdAt });
+      this.#current = loaded;
+      this.#logger.info(
+        { version, snapshot, records: result.recordsRead, duplicates: result.duplicates, ms: Math.round(performance.now() - started) },
+        `batch version ${version} published`,
+      );
+      for (const listener of this.#listeners) {
+        try {
+          listener(loaded);
+        } catch (err) {
+          this.#logger.error({ err }, 'batch: a publish listener failed');
+        }
+      }
+      await this.#prune(version);
+    } finally {
+      archive.release();
+      if (unpublished) await rm(unpublished, { recursive: true, force: true }).catch(() => undefined);
+      await rm(layout.tempDir, { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+
+  async #prune(current: number): Promise<void> {
+    try {
+      const removed = await pruneVersions(this.#layout, current, this.#options.keepVersions);
+      if (removed.length > 0) this.#logger.debug({ removed }, 'batch: removed old versions');
+    } catch (err) {
+      this.#logger.warn({ err }, 'batch: could not remove old versions; the next run tries again');
+    }
+  }
+
+  /** Reads a version from disk into ViewTables: the views whose definition it was computed with. */
+  async #load(pointer: CurrentPointer): Promise<BatchVersion> {
+    const manifest = 'views' in pointer ? (pointer as VersionManifest) : await readManifest(this.#layout, pointer.version);
+    const dir = path.join(this.#layout.versionsDir, versionDirName(pointer.version));
+    const tables = new Map<string, ViewTable>();
+    const instance = await DuckDBInstance.create(':memory:', { memory_limit: this.#options.memoryLimit, threads: String(this.#options.threads) });
+    const connection = await instance.connect();
+    try {
+      for (const view of this.#config.views) {
+        const stored = manifest.views[view.def.name];
+        if (!stored || stored.definitionVersion !== view.version) {
+          this.#logger.warn({ view: view.def.name, version: pointer.version }, `batch version ${pointer.version} has no states for view "${view.def.name}" as defined now; the next run computes them`);
+          continue;
+        }
+        tables.set(view.def.name, await loadViewTable(connection, path.join(dir, stored.file), view));
+      }
+    } finally {
+      connection.closeSync();
+      instance.closeSync();
+    }
+    return { version: pointer.version, snapshot: pointer.snapshot, createdAt: pointer.createdAt, tables };
+  }
+
+  #forgetOldRuns(): void {
+    for (const [id, run] of this.#runs) {
+      if (this.#runs.size <= KEEP_RUNS) break;
+      if (run.info.finishedAt) this.#runs.delete(id);
+    }
+  }
+
+  /** Stops a run in progress (it fails; the published version stays) and refuses new ones. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const active = this.#active;
+    if (active) {
+      active.abort.abort(new BraidError('not_ready', 'the batch runner was closed during the run'));
+      await active.done;
+    }
+    this.#listeners.clear();
+  }
+}
+
+/** `promise`, or the abort's reason as soon as `signal` aborts, whichever comes first. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}

@@ -1,0 +1,314 @@
+import { BIGINT, DOUBLE, INTEGER, LIST, VARCHAR, listValue } from '@duckdb/node-api';
+import type { DuckDBType, DuckDBValue } from '@duckdb/node-api';
+import { BraidError } from '../../shared/errors.js';
+import type { Position } from '../../shared/log/types.js';
+import { HLL_M, HLL_P, SKETCH_GAMMA, SKETCH_MIN_INDEXABLE, type MeasureSpec } from '../../shared/measures/index.js';
+import { Granularities, PATH_PATTERN, type CompiledView } from '../../shared/views/index.js';
+import { sketchBounds } from './sketch-bounds.js';
+
+/**
+ * The batch layer's SQL: the dedupe rule over the archive below a snapshot S, then one
+ * query per view producing, per (bucket, dimension values), each measure's *state* — the
+ * same states shared/measures folds in TypeScript, so a loaded version merges with the
+ * speed layer's. Every value that comes from the config (event types, where values, JSON
+ * paths, the dedupe window, the granularity) is a bound parameter; view, measure and
+ * dimension names become quoted identifiers only after the regex checks below.
+ */
+export interface Statement {
+  readonly sql: string;
+  readonly values: Record<string, DuckDBValue>;
+  readonly types?: Record<string, DuckDBType>;
+}
+
+const NAME = /^[a-z][a-z0-9_]{0,62}$/;
+
+/** A quoted identifier, checked first: names and paths can hold no quote by construction. */
+function ident(name: string, pattern: RegExp = NAME): string {
+  if (!pattern.test(name)) throw new BraidError('invalid_config', `"${name}" cannot name a column of a batch view (it must match ${pattern})`);
+  return `"${name}"`;
+}
+
+/** What a column of a version's Parquet file holds. */
+export type VersionColumn =
+  | { readonly name: string; readonly role: 'bucket' }
+  | { readonly name: string; readonly role: 'dimension'; readonly index: number }
+  | { readonly name: string; readonly role: 'measure'; readonly index: number; readonly spec: MeasureSpec };
+
+/**
+ * The columns of a view's Parquet file in a version: `bucket` (epoch ms), one VARCHAR per
+ * dimension named by its path, one column per measure named by the measure, holding its
+ * state (count BIGINT; sum, min, max DOUBLE; avg STRUCT(sum, count); distinct the non-zero
+ * HLL registers as a list of STRUCT(idx, rank); quantile STRUCT(pos, neg, zero, count) with
+ * the sketch's buckets as lists of STRUCT(index, count)).
+ */
+export function versionColumns(view: CompiledView): VersionColumn[] {
+  const { def } = view;
+  const columns: VersionColumn[] = [{ name: 'bucket', role: 'bucket' }];
+  def.dimensions.forEach((path, index) => columns.push({ name: path, role: 'dimension', index }));
+  view.measureNames.forEach((name, index) => {
+    if (def.dimensions.includes(name)) {
+      throw new BraidError('invalid_config', `view "${def.name}": measure "${name}" has the name of one of its dimensions; rename the measure`);
+    }
+    columns.push({ name, role: 'measure', index, spec: def.measures[name]! });
+  });
+  return columns;
+}
+
+/**
+ * Helpers every statement uses, created once per connection. `j` is a JSON value as
+ * json_extract returns it: the text DuckDB's JSON writer (yyjson) makes of it.
+ * - braid_text(j): the value's string form as JavaScript writes it (dimensionValue,
+ *   distinctForm): strings as they are, numbers and booleans as their JSON text, NULL
+ *   otherwise. yyjson prints a double with the shortest round-trip digits and the same
+ *   notation thresholds as ECMAScript's Number::toString, except that it omits the "+" of
+ *   a positive exponent (1e21 where JavaScript writes 1e+21): put back. Integers print as
+ *   stored, and the stored text was written by JSON.stringify, so it is JavaScript's form
+ *   already. A string without escapes is its text between the quotes (it cannot hold a
+ *   quote); only one with escapes is parsed.
+ * - braid_num(j): a JSON number as DOUBLE; NULL for anything else ("3" is not a number).
+ *   A string's text starts with a quote, so it never casts.
+ * - braid_hll_idx/rank(h): shared/measures/hll.ts on h = md5_number_upper(form).
+ * (test/integration/recompute-equivalence.test.ts checks all of them against TypeScript.)
+ */
+export const SETUP_SQL = [
+  String.raw`CREATE OR REPLACE TEMP MACRO braid_text(j) AS CASE
+    WHEN starts_with(j, '"') THEN CASE WHEN contains(j, '\') THEN j ->> '$' ELSE trim(j, '"') END
+    WHEN j IN ('true', 'false') THEN CAST(j AS VARCHAR)
+    WHEN j = 'null' OR starts_with(j, '{') OR starts_with(j, '[') THEN NULL
+    WHEN contains(j, 'e') AND NOT contains(j, 'e-') THEN replace(CAST(j AS VARCHAR), 'e', 'e+')
+    ELSE CAST(j AS VARCHAR)
+  END`,
+  `CREATE OR REPLACE TEMP MACRO braid_num(j) AS TRY_CAST(CAST(j AS VARCHAR) AS DOUBLE)`,
+  `CREATE OR REPLACE TEMP MACRO braid_hll_idx(h) AS CAST(h & ${HLL_M - 1} AS USMALLINT)`,
+  // rank = trailing zeros of w = h >> P, plus one; 64 - P + 1 when w = 0
+  `CREATE OR REPLACE TEMP MACRO braid_hll_rank(h) AS CAST(CASE WHEN h >> ${HLL_P} = 0 THEN ${64 - HLL_P + 1}
+    ELSE bit_count(xor(h >> ${HLL_P}, (h >> ${HLL_P}) - 1)) END AS UTINYINT)`,
+  // The bucket index of a >= min_indexable: k0 = ceil(ln(a) / ln(GAMMA)) from DuckDB's ln,
+  // corrected to TypeScript's index with braid_sketch's table (sketch-bounds.ts).
+  `CREATE OR REPLACE TEMP MACRO braid_sketch_fix(a, k0, lower, first) AS CASE
+    WHEN a < lower[k0 - first + 1] THEN k0 - 1
+    WHEN a >= lower[k0 - first + 2] THEN k0 + 1
+    ELSE k0 END`,
+  `CREATE OR REPLACE TEMP MACRO braid_sketch_index(a, s) AS braid_sketch_fix(a, CAST(ceil(ln(a) / s.ln_gamma) AS INTEGER), s.lower, s.first)`,
+];
+
+/** The sketch's constants as a one-row table, `braid_sketch`, joined by quantile queries. */
+export function sketchTableStatement(): Statement {
+  const { first, lower } = sketchBounds();
+  return {
+    sql: `CREATE OR REPLACE TEMP TABLE braid_sketch AS
+      SELECT $lower AS lower, $first AS first, $ln_gamma AS ln_gamma, $min_indexable AS min_indexable`,
+    values: { lower: listValue([...lower]), first, ln_gamma: Math.log(SKETCH_GAMMA), min_indexable: SKETCH_MIN_INDEXABLE },
+    types: { lower: LIST(DOUBLE), first: INTEGER, ln_gamma: DOUBLE, min_indexable: DOUBLE },
+  };
+}
+
+export interface SurvivorsInput {
+  /** absolute paths of the archive's Parquet files to read (at least one) */
+  readonly files: readonly string[];
+  /** S: records with offset < S[partition] count; partitions not listed count nothing */
+  readonly snapshot: Position;
+  /** ms; Infinity for forever */
+  readonly dedupeWindowMs: number;
+  /** the event types any view reads; survivors of other types are not kept */
+  readonly types: readonly string[];
+}
+
+/**
+ * The records below S that survive the dedupe rule (design section 3), as the temp table
+ * `braid_records (id, type, time, key, data)` with key = coalesce(key, id). Three steps:
+ * `braid_snapshot` (S as rows), `braid_duplicates` (partition, offset of every duplicate),
+ * `braid_records`.
+ */
+export function survivorsStatements(input: SurvivorsInput): Statement[] {
+  if (input.files.length === 0) throw new Error('survivorsStatements needs at least one file');
+  const partitions = Object.keys(input.snapshot).map(Number);
+  const below = `(SELECT r.partition, r."offset", r.append_time, r.id, r.type, r.time, r.key, r.data
+      FROM read_parquet($files, hive_partitioning = false) r
+      JOIN braid_snapshot s ON r.partition = s.partition AND r."offset" < s.upto)`;
+  const files = { files: listValue([...input.files]) };
+  const fileTypes = { files: LIST(VARCHAR) };
+  const forever = input.dedupeWindowMs === Infinity;
+  if (!forever && !(Number.isSafeInteger(input.dedupeWindowMs) && input.dedupeWindowMs >= 0)) {
+    throw new BraidError('invalid_config', `dedupe window ${input.dedupeWindowMs} ms: use a whole number of ms, or forever`);
+  }
+  return [
+    {
+      sql: `CREATE OR REPLACE TEMP TABLE braid_snapshot AS SELECT unnest($partitions) AS partition, unnest($upto) AS upto`,
+      values: { partitions: listValue(partitions), upto: listValue(partitions.map((p) => BigInt(input.snapshot[p]!))) },
+      types: { partitions: LIST(INTEGER), upto: LIST(BIGINT) },
+    },
+    {
+      // The dedupe rule, the same in every engine: a record is a duplicate when an earlier
+      // record (by offset) of its partition has the same id and was appended at most the
+      // window before it — whatever its type, and whether or not that earlier record was
+      // itself a duplicate. The first occurrence survives, with its content. Only ids seen
+      // more than once in a partition need the window function.
+      sql: `CREATE OR REPLACE TEMP TABLE braid_duplicates AS
+        WITH below AS ${below},
+        repeated AS (SELECT partition, id FROM below GROUP BY partition, id HAVING count(*) > 1),
+        candidates AS (
+          SELECT b.partition, b."offset", b.append_time,
+            max(b.append_time) OVER (PARTITION BY b.partition, b.id ORDER BY b."offset"
+              ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS earlier
+          FROM below b SEMI JOIN repeated USING (partition, id))
+        SELECT partition, "offset" FROM candidates
+        WHERE ${forever ? 'earlier IS NOT NULL' : 'earlier >= append_time - $window'}`,
+      values: forever ? files : { ...files, window: BigInt(input.dedupeWindowMs) },
+      types: forever ? fileTypes : { ...fileTypes, window: BIGINT },
+    },
+    {
+      sql: `CREATE OR REPLACE TEMP TABLE braid_records AS
+        SELECT id, type, time, coalesce(key, id) AS key, ${wellFormed('data')} AS data
+        FROM ${below} b
+        ANTI JOIN braid_duplicates d USING (partition, "offset")
+        WHERE list_contains($types, type)`,
+      values: { ...files, types: listValue([...input.types]) },
+      types: { ...fileTypes, types: LIST(VARCHAR) },
+    },
+  ];
+}
+
+/** The empty `braid_records`, for a snapshot with no records. */
+export const EMPTY_RECORDS_SQL = 'CREATE OR REPLACE TEMP TABLE braid_records (id VARCHAR, type VARCHAR, time BIGINT, key VARCHAR, data VARCHAR)';
+
+/**
+ * JSON.stringify writes a string's lone surrogate as an escape (\ud800), which DuckDB's
+ * JSON parser rejects, and one such event would fail every run. Such escapes become
+ * U+FFFD, which is also what Node hashes for a lone surrogate (UTF-8 encoding replaces
+ * it), so distinct counts agree; as a dimension value it reads U+FFFD in batch results.
+ * Splitting on escaped backslashes first keeps a literal "\\ud800" text intact. Only
+ * stored JSON with a \u escape at all pays for this.
+ */
+function wellFormed(column: string): string {
+  const fixed = String.raw`array_to_string(list_transform(string_split(${column}, '\\'),
+      part -> regexp_replace(part, '\\u[dD][89a-fA-F][0-9a-fA-F]{2}', '\\ufffd', 'g')), '\\')`;
+  return String.raw`CASE WHEN contains(${column}, '\u') THEN ${fixed} ELSE ${column} END`;
+}
+
+/** `data.a.b` → `$."a"."b"`: segments are [A-Za-z_][A-Za-z0-9_-]*, so quoting is safe. */
+export function jsonPath(path: string): string {
+  return `$${path.split('.').slice(1).map((s) => `."${s}"`).join('')}`;
+}
+
+/**
+ * One view's query over `braid_records`: a row per (bucket, dimension values) with every
+ * measure's state, in the columns of versionColumns(view), ordered by bucket and dimensions.
+ */
+export function viewStatement(view: CompiledView): Statement {
+  const { def } = view;
+  const columns = versionColumns(view);
+  const values: Record<string, DuckDBValue> = {};
+  const types: Record<string, DuckDBType> = {};
+  const bind = (name: string, value: DuckDBValue, type: DuckDBType): string => {
+    values[name] = value;
+    types[name] = type;
+    return `$${name}`;
+  };
+
+  // Every data path the view reads, extracted by one json_extract (one parse per record).
+  const dataPaths: string[] = [];
+  const jsonOf = (path: string): string => {
+    if (!dataPaths.includes(path)) dataPaths.push(path);
+    return `j[${dataPaths.indexOf(path) + 1}]`;
+  };
+  const textOf = (path: string): string => {
+    if (!PATH_PATTERN.test(path)) throw new BraidError('invalid_config', `view "${def.name}": bad path "${path}"`);
+    return path === 'id' || path === 'type' || path === 'key' ? path : `braid_text(${jsonOf(path)})`;
+  };
+  const numberOf = (path: string): string => (path.startsWith('data.') ? `braid_num(${jsonOf(path)})` : 'CAST(NULL AS DOUBLE)');
+
+  const dims = def.dimensions.map((_, i) => `d${i}`);
+  const dimSelect = def.dimensions.map((path, i) => `${textOf(path)} AS d${i}`);
+  const where = Object.entries(def.where).map(([path, allowed], i) => `list_contains(${bind(`where${i}`, listValue([...allowed]), LIST(VARCHAR))}, ${textOf(path)})`);
+  const inputs: string[] = [];
+  const aggregates: string[] = [];
+  const sides: string[] = [];
+  const finals: string[] = [];
+  const group = ['bucket', ...dims].join(', ');
+  const joinOn = (alias: string) => ['bucket', ...dims].map((c) => `agg.${c} IS NOT DISTINCT FROM ${alias}.${c}`).join(' AND ');
+
+  for (const column of columns) {
+    if (column.role !== 'measure') continue;
+    const { spec, index: i } = column;
+    const m = `m${i}`;
+    const out = ident(column.name);
+    switch (spec.kind) {
+      case 'count':
+        aggregates.push(`count(*) AS ${m}`);
+        finals.push(`agg.${m} AS ${out}`);
+        break;
+      case 'sum':
+        inputs.push(`${numberOf(spec.path)} AS ${m}`);
+        aggregates.push(`CASE WHEN count(${m}) > 0 THEN fsum(${m}) END AS ${m}`);
+        finals.push(`agg.${m} AS ${out}`);
+        break;
+      case 'min':
+      case 'max':
+        inputs.push(`${numberOf(spec.path)} AS ${m}`);
+        aggregates.push(`${spec.kind}(${m}) AS ${m}`);
+        finals.push(`agg.${m} AS ${out}`);
+        break;
+      case 'avg':
+        inputs.push(`${numberOf(spec.path)} AS ${m}`);
+        aggregates.push(`{'sum': coalesce(fsum(${m}), 0), 'count': count(${m})} AS ${m}`);
+        finals.push(`agg.${m} AS ${out}`);
+        break;
+      case 'distinct': {
+        inputs.push(`${textOf(spec.path)} AS ${m}`);
+        const side = `h${i}`;
+        sides.push(`${side} AS (
+          SELECT ${group}, list({'idx': idx, 'rank': rank}) AS registers
+          FROM (SELECT ${group}, braid_hll_idx(h) AS idx, max(braid_hll_rank(h)) AS rank
+                FROM (SELECT ${group}, md5_number_upper(${m}) AS h FROM base WHERE ${m} IS NOT NULL)
+                GROUP BY ${group}, idx)
+          GROUP BY ${group})`);
+        finals.push(`coalesce(${side}.registers, CAST([] AS STRUCT(idx USMALLINT, rank UTINYINT)[])) AS ${out}`);
+        break;
+      }
+      case 'quantile': {
+        inputs.push(`${numberOf(spec.path)} AS ${m}`);
+        const side = `q${i}`;
+        const bucketList = (sign: number) => `list({'index': k, 'count': n}) FILTER (WHERE sign = ${sign})`;
+        sides.push(`${side} AS (
+          SELECT ${group}, ${bucketList(1)} AS pos, ${bucketList(-1)} AS neg,
+            CAST(coalesce(sum(n) FILTER (WHERE sign = 0), 0) AS BIGINT) AS zero, CAST(sum(n) AS BIGINT) AS count
+          FROM (SELECT ${group}, sign, k, count(*) AS n
+                FROM (SELECT ${group},
+                        CASE WHEN a < s.min_indexable THEN 0 WHEN x > 0 THEN 1 ELSE -1 END AS sign,
+                        CASE WHEN a < s.min_indexable THEN 0 ELSE braid_sketch_index(a, s) END AS k
+                      FROM (SELECT ${group}, ${m} AS x, abs(${m}) AS a FROM base WHERE ${m} IS NOT NULL), braid_sketch s)
+                GROUP BY ${group}, sign, k)
+          GROUP BY ${group})`);
+        const empty = 'CAST([] AS STRUCT("index" INTEGER, count BIGINT)[])';
+        finals.push(`{'pos': coalesce(${side}.pos, ${empty}), 'neg': coalesce(${side}.neg, ${empty}),
+          'zero': coalesce(${side}.zero, 0), 'count': coalesce(${side}.count, 0)} AS ${out}`);
+        break;
+      }
+    }
+  }
+
+  const granularity = bind('granularity', BigInt(Granularities[def.granularity]), BIGINT);
+  const typeList = bind('types', listValue([...def.events]), LIST(VARCHAR));
+  const extract = dataPaths.length > 0 ? `json_extract(data, ${bind('paths', listValue(dataPaths.map(jsonPath)), LIST(VARCHAR))})` : 'CAST(NULL AS JSON[])';
+  const dimOut = def.dimensions.map((path, i) => `agg.d${i} AS ${ident(path, PATH_PATTERN)}`);
+
+  const sql = `WITH parsed AS (
+      SELECT time, id, type, key, ${extract} AS j FROM braid_records WHERE list_contains(${typeList}, type)
+    ),
+    base AS MATERIALIZED (
+      SELECT CAST(floor(time / ${granularity}) * ${granularity} AS BIGINT) AS bucket
+        ${[...dimSelect, ...inputs].map((e) => `, ${e}`).join('')}
+      FROM parsed
+      ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+    ),
+    agg AS (SELECT ${[group, ...aggregates].join(', ')} FROM base GROUP BY ${group})
+    ${sides.map((s) => `, ${s}`).join('\n')}
+    SELECT agg.bucket AS bucket${[...dimOut, ...finals].map((e) => `, ${e}`).join('')}
+    FROM agg ${sides.map((_, n) => {
+      const alias = sides[n]!.slice(0, sides[n]!.indexOf(' '));
+      return `LEFT JOIN ${alias} ON ${joinOn(alias)}`;
+    }).join(' ')}
+    ORDER BY ${['agg.bucket', ...dims.map((d) => `agg.${d}`)].join(', ')}`;
+  return { sql, values, types };
+}

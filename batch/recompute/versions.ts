@@ -1,0 +1,168 @@
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { BraidError } from '../../shared/errors.js';
+import type { Position } from '../../shared/log/types.js';
+
+/**
+ * The batch views on disk:
+ *
+ *   <dataDir>/batch/CURRENT.json                       the serving version (atomic rename)
+ *   <dataDir>/batch/versions/<version, 10 digits>/     one immutable version:
+ *       version.json                                   VersionManifest
+ *       <view>.parquet                                 the view's states (sql.ts, versionColumns)
+ *   <dataDir>/batch/versions/.tmp-<version>/           a version being written
+ *   <dataDir>/batch/tmp/                               DuckDB's spill space during a run
+ *
+ * A version directory appears under its number only once complete and fsynced; it serves
+ * only once CURRENT.json names it. A crash at any point leaves CURRENT.json naming a
+ * complete version; what it leaves besides (.tmp-*, or a complete but unpublished number
+ * above the current one) is removed when the next runner starts.
+ */
+export interface VersionLayout {
+  readonly batchDir: string;
+  readonly versionsDir: string;
+  readonly currentFile: string;
+  readonly tempDir: string;
+}
+
+export function versionLayout(dataDir: string): VersionLayout {
+  const batchDir = path.join(dataDir, 'batch');
+  return {
+    batchDir,
+    versionsDir: path.join(batchDir, 'versions'),
+    currentFile: path.join(batchDir, 'CURRENT.json'),
+    tempDir: path.join(batchDir, 'tmp'),
+  };
+}
+
+export const versionDirName = (version: number): string => String(version).padStart(10, '0');
+const TEMP_PREFIX = '.tmp-';
+export const tempVersionDirName = (version: number): string => `${TEMP_PREFIX}${versionDirName(version)}`;
+
+/** CURRENT.json */
+export interface CurrentPointer {
+  readonly version: number;
+  readonly snapshot: Position;
+  readonly createdAt: string;
+}
+
+/** version.json */
+export interface VersionManifest extends CurrentPointer {
+  /** the dedupe window the version was computed with, ms or 'forever' */
+  readonly dedupeWindowMs: number | 'forever';
+  readonly views: Record<string, { readonly definitionVersion: string; readonly rows: number; readonly file: string }>;
+}
+
+export async function readCurrent(layout: VersionLayout): Promise<CurrentPointer | undefined> {
+  let text: string;
+  try {
+    text = await readFile(layout.currentFile, 'utf8');
+  } catch (err) {
+    if (isMissing(err)) return undefined;
+    throw err;
+  }
+  const pointer = parseJson(text, layout.currentFile) as Partial<CurrentPointer>;
+  if (!Number.isSafeInteger(pointer.version) || typeof pointer.snapshot !== 'object' || typeof pointer.createdAt !== 'string') {
+    throw corrupt(layout.currentFile, 'it lacks version, snapshot or createdAt');
+  }
+  return pointer as CurrentPointer;
+}
+
+export async function readManifest(layout: VersionLayout, version: number): Promise<VersionManifest> {
+  const file = path.join(layout.versionsDir, versionDirName(version), 'version.json');
+  return parseJson(await readFile(file, 'utf8'), file) as VersionManifest;
+}
+
+function parseJson(text: string, file: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw corrupt(file, (err as Error).message);
+  }
+}
+
+function corrupt(file: string, why: string): BraidError {
+  return new BraidError('internal', `batch: ${file} is unreadable (${why}); restore it from the newest complete version directory or remove the batch directory to recompute`);
+}
+
+/** Version numbers of the complete version directories, ascending. */
+export async function listVersions(layout: VersionLayout): Promise<number[]> {
+  const names = await readdir(layout.versionsDir).catch((err: unknown) => (isMissing(err) ? [] : Promise.reject(err)));
+  return names.filter((n) => /^\d{10}$/.test(n)).map(Number).sort((a, b) => a - b);
+}
+
+/**
+ * Seals a fully written temp version directory: fsyncs its files and its version.json,
+ * then renames it to its number. Not yet serving: publishCurrent does that.
+ */
+export async function sealVersion(layout: VersionLayout, tempDir: string, manifest: VersionManifest): Promise<string> {
+  for (const view of Object.values(manifest.views)) await sync(path.join(tempDir, view.file));
+  await writeSynced(path.join(tempDir, 'version.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  await sync(tempDir);
+  const finalDir = path.join(layout.versionsDir, versionDirName(manifest.version));
+  await rename(tempDir, finalDir);
+  await sync(layout.versionsDir);
+  return finalDir;
+}
+
+/** Makes `pointer` the serving version: temp file, fsync, rename over CURRENT.json, fsync the directory. */
+export async function publishCurrent(layout: VersionLayout, pointer: CurrentPointer): Promise<void> {
+  const temp = `${layout.currentFile}.tmp`;
+  await writeSynced(temp, `${JSON.stringify(pointer, null, 2)}\n`);
+  await rename(temp, layout.currentFile);
+  await sync(layout.batchDir);
+}
+
+async function writeSynced(file: string, text: string): Promise<void> {
+  const handle = await open(file, 'w');
+  try {
+    await handle.writeFile(text);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** fsync a file, or a directory's entries. */
+async function sync(target: string): Promise<void> {
+  const handle = await open(target, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+const isMissing = (err: unknown): boolean => (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+
+export async function ensureLayout(layout: VersionLayout): Promise<void> {
+  await mkdir(layout.versionsDir, { recursive: true });
+}
+
+/**
+ * Removes what a crashed run left: temp version directories, a complete version that
+ * was never published (numbered above the current one), CURRENT.json's temp file and
+ * DuckDB's spill files. Returns the names removed.
+ */
+export async function removeLeftovers(layout: VersionLayout, current: number | undefined): Promise<string[]> {
+  const removed: string[] = [];
+  const names = await readdir(layout.versionsDir).catch((err: unknown) => (isMissing(err) ? [] : Promise.reject(err)));
+  for (const name of names) {
+    const unpublished = /^\d{10}$/.test(name) && Number(name) > (current ?? 0);
+    if (name.startsWith(TEMP_PREFIX) || unpublished) {
+      await rm(path.join(layout.versionsDir, name), { recursive: true, force: true });
+      removed.push(name);
+    }
+  }
+  await rm(`${layout.currentFile}.tmp`, { force: true });
+  await rm(layout.tempDir, { recursive: true, force: true });
+  return removed;
+}
+
+/** Deletes all but the newest `keep` versions up to the current one; never the current one. */
+export async function pruneVersions(layout: VersionLayout, current: number, keep: number): Promise<number[]> {
+  const older = (await listVersions(layout)).filter((v) => v < current);
+  const doomed = older.slice(0, Math.max(0, older.length - (keep - 1)));
+  for (const v of doomed) await rm(path.join(layout.versionsDir, versionDirName(v)), { recursive: true, force: true });
+  return doomed;
+}

@@ -1,0 +1,55 @@
+import { hllRegisters, type AvgState, type HllState, type SketchState } from '../../shared/measures/index.js';
+import type { ViewTable } from '../../shared/views/index.js';
+
+/** Sums agree within this relative tolerance (design section 4); everything else exactly. */
+const SUM_TOLERANCE = 1e-9;
+
+const closeEnough = (a: number, b: number) => Math.abs(a - b) <= SUM_TOLERANCE * Math.max(1, Math.abs(a), Math.abs(b));
+const sortedEntries = (m: Map<number, number>) => [...m.entries()].sort((x, y) => x[0] - y[0]);
+
+/**
+ * Every difference between two tables of one view, as readable lines (empty when they
+ * agree): groups on one side only, and measure states that differ — HLL registers and
+ * sketch buckets must be identical, sums within SUM_TOLERANCE relative.
+ */
+export function tableDifferences(actual: ViewTable, expected: ViewTable, limit = 20): string[] {
+  const out: string[] = [];
+  const { measures, measureNames } = expected.view;
+  for (const [key, row] of expected.rows) {
+    const other = actual.rows.get(key);
+    if (!other) {
+      out.push(`missing group ${JSON.stringify(key)}`);
+      continue;
+    }
+    measures.forEach((m, i) => {
+      const a = other.states[i];
+      const e = row.states[i];
+      const where = `group ${JSON.stringify(key)} measure ${measureNames[i]}`;
+      switch (m.kind) {
+        case 'sum':
+          if (!(a === null && e === null) && (a === null || e === null || !closeEnough(a as number, e as number))) out.push(`${where}: ${a} != ${e}`);
+          break;
+        case 'avg': {
+          const [x, y] = [a as AvgState, e as AvgState];
+          if (x.count !== y.count || !closeEnough(x.sum, y.sum)) out.push(`${where}: ${JSON.stringify(x)} != ${JSON.stringify(y)}`);
+          break;
+        }
+        case 'distinct': {
+          const [x, y] = [JSON.stringify(hllRegisters(a as HllState)), JSON.stringify(hllRegisters(e as HllState))];
+          if (x !== y) out.push(`${where}: registers ${x.slice(0, 200)} != ${y.slice(0, 200)}`);
+          break;
+        }
+        case 'quantile': {
+          const show = (s: SketchState) => JSON.stringify({ pos: sortedEntries(s.pos), neg: sortedEntries(s.neg), zero: s.zero, count: s.count });
+          const [x, y] = [show(a as SketchState), show(e as SketchState)];
+          if (x !== y) out.push(`${where}: sketch ${x.slice(0, 300)} != ${y.slice(0, 300)}`);
+          break;
+        }
+        default:
+          if (!Object.is(a, e)) out.push(`${where}: ${a} != ${e}`);
+      }
+    });
+  }
+  for (const key of actual.rows.keys()) if (!expected.rows.has(key)) out.push(`extra group ${JSON.stringify(key)}`);
+  return out.slice(0, limit);
+}
