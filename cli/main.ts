@@ -4,6 +4,7 @@ import { startBraid } from './start.js';
 import { sendFile } from './send.js';
 import { runDemo } from './demo.js';
 import { kafkaCommand } from './kafka.js';
+import { runBatch } from './batch.js';
 
 const int = (name: string) => (value: string) => {
   const n = Number(value);
@@ -67,6 +68,22 @@ program
       signal: abort.signal,
     });
     process.stderr.write(`demo: ${n} events\n`);
+  });
+
+const batch = program.command('batch').description('the batch layer');
+batch
+  .command('run')
+  .description('start a batch run on a braid server and follow it with a progress bar')
+  .addOption(new Option('-u, --url <url>', 'braid server').default('http://127.0.0.1:8080').env('BRAID_URL'))
+  .addOption(new Option('-k, --api-key <key>', 'API key for writes').env('BRAID_API_KEY'))
+  .action(async (opts: { url: string; apiKey?: string }) => {
+    const run = await runBatch(opts);
+    if (run.state === 'failed') {
+      process.stderr.write(`batch run ${run.id} failed: ${run.error}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    process.stderr.write(`batch run ${run.id} published version ${run.version} at snapshot ${JSON.stringify(run.snapshot)} (${run.progress.recordsRead} records)\n`);
   });
 
 program

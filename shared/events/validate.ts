@@ -26,6 +26,10 @@ export type ValidationResult =
   | { ok: false; problems: EventProblem[] };
 
 const FIELDS = new Set(['id', 'type', 'time', 'key', 'data']);
+// A lone UTF-16 surrogate cannot be encoded as UTF-8: DuckDB, Kafka clients in other
+// languages and JSON parsers disagree on what it becomes, so it is rejected at the door.
+const LONE_SURROGATE = /\p{Cs}/u;
+const NOT_WELL_FORMED = 'contains a lone UTF-16 surrogate (not valid Unicode); send well-formed UTF-8 text';
 const TYPE_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
 // Keys that, merged into an object naively anywhere downstream, reach Object.prototype.
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
@@ -69,6 +73,7 @@ function validateOne(
   if (id === undefined) problem('$.id', 'required: a string of 1–128 characters, the idempotency key of the event');
   else if (typeof id !== 'string') problem('$.id', `must be a string, got ${describe(id)}`);
   else if (id.length < 1 || id.length > 128) problem('$.id', `must be 1–128 characters, got ${id.length}`);
+  else if (LONE_SURROGATE.test(id)) problem('$.id', NOT_WELL_FORMED);
 
   const type = obj.type;
   if (type === undefined) problem('$.type', 'required: 1–64 characters of [A-Za-z0-9_.:-]');
@@ -94,6 +99,7 @@ function validateOne(
   if (key !== undefined) {
     if (typeof key !== 'string') problem('$.key', `must be a string, got ${describe(key)}`);
     else if (key.length < 1 || key.length > 256) problem('$.key', `must be 1–256 characters, got ${key.length}`);
+    else if (LONE_SURROGATE.test(key)) problem('$.key', NOT_WELL_FORMED);
   }
 
   const data = obj.data;
@@ -101,9 +107,11 @@ function validateOne(
     if (data === null || typeof data !== 'object' || Array.isArray(data)) {
       problem('$.data', `must be a JSON object, got ${describe(data)}`);
     } else {
-      for (const path of forbiddenKeyPaths(data)) {
+      const found = scanData(data);
+      for (const path of found.forbidden) {
         problem(path, 'keys named __proto__, constructor or prototype are not allowed; rename the field');
       }
+      for (const path of found.malformed) problem(path, NOT_WELL_FORMED);
     }
   }
 
@@ -122,12 +130,20 @@ function validateOne(
   return event;
 }
 
-/** Iterative, so a deeply nested document cannot overflow the stack. */
-function forbiddenKeyPaths(root: object): string[] {
-  const found: string[] = [];
+/**
+ * Finds forbidden keys and strings (keys or values) that are not well-formed Unicode.
+ * Iterative, so a deeply nested document cannot overflow the stack.
+ */
+function scanData(root: object): { forbidden: string[]; malformed: string[] } {
+  const forbidden: string[] = [];
+  const malformed: string[] = [];
   const stack: Array<[unknown, string]> = [[root, '$.data']];
   while (stack.length > 0) {
     const [value, path] = stack.pop()!;
+    if (typeof value === 'string') {
+      if (LONE_SURROGATE.test(value)) malformed.push(path);
+      continue;
+    }
     if (value === null || typeof value !== 'object') continue;
     if (Array.isArray(value)) {
       value.forEach((item, i) => stack.push([item, `${path}[${i}]`]));
@@ -135,11 +151,12 @@ function forbiddenKeyPaths(root: object): string[] {
     }
     for (const k of Object.keys(value)) {
       const child = `${path}${/^[A-Za-z_$][\w$]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`}`;
-      if (FORBIDDEN_KEYS.has(k)) found.push(child);
+      if (FORBIDDEN_KEYS.has(k)) forbidden.push(child);
+      if (LONE_SURROGATE.test(k)) malformed.push(child);
       stack.push([(value as Record<string, unknown>)[k], child]);
     }
   }
-  return found.sort();
+  return { forbidden: forbidden.sort(), malformed: malformed.sort() };
 }
 
 function describe(v: unknown): string {

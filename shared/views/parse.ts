@@ -75,6 +75,7 @@ export function parseViews(raw: unknown): ViewDefinition[] {
         const problem = (msg: string) => p(`measure "${mname}": ${msg}`);
         if (!NAME.test(mname)) problem('the name must match [a-z][a-z0-9_]{0,62}');
         if (mname === 'bucket') problem('"bucket" is the time column of every answer; pick another name');
+        if (Array.isArray(dimensions) && dimensions.includes(mname)) problem(`"${mname}" is also a dimension of this view, and answers name columns by both; rename the measure`);
         const parsed = parseMeasure(spec, problem);
         if (parsed) measures[mname] = parsed;
       }

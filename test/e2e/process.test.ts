@@ -139,10 +139,19 @@ describe('braid send and braid demo', () => {
     const strip = (t: string) => t.trim().split('\n').map((l) => { const e = JSON.parse(l); delete e.time; return e; });
     expect(strip(ta)).toEqual(strip(tb));
 
-    const p = await startBraidProcess(['--data-dir', path.join(dir, 'data')]);
+    const p = await startBraidProcess(['--config', config, '--data-dir', path.join(dir, 'data')]);
     procs.push(p);
     const sent = await run(process.execPath, [bin, 'send', a, '--url', p.url, '--batch-size', '120']);
     expect(sent.stderr).toMatch(/sent 500 events/);
     expect((await status(p.url)).log.endTotal).toBe(500);
+
+    // braid batch run: a run on the server, followed to its end.
+    const batch = await run(process.execPath, [bin, 'batch', 'run', '--url', p.url]);
+    expect(batch.stderr).toMatch(/published version 1 at snapshot \{"0":500\}/);
+    const answer = (await (await request(`${p.url}/v1/views/page_views_by_path?source=batch&group_by=&granularity=day`)).body.json()) as {
+      rows: Array<{ views: number }>;
+    };
+    const pageViews = ta.trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.type === 'page_view');
+    expect(answer.rows.reduce((n, r) => n + r.views, 0)).toBe(new Set(pageViews.map((e) => e.id)).size);
   });
 });

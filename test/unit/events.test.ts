@@ -77,6 +77,12 @@ describe('event validation', () => {
     expect(paths).toEqual(['$.data.a.b[0].__proto__', '$.data.constructor', '$.data.ok.prototype']);
   });
 
+  it('rejects strings that are not well-formed Unicode, and accepts paired surrogates', () => {
+    const paths = problemsOf([{ ...valid, id: 'a\ud800', key: '\udc00b', data: { ok: '😀', bad: 'x\ud83d', ['k\ud800']: 1, list: ['\udfff'] } }]).map((p) => p.path);
+    expect([...paths].sort()).toEqual(['$.data.bad', '$.data.list[0]', `$.data[${JSON.stringify('k\ud800')}]`, '$.id', '$.key'].sort());
+    expect(validateEvents([{ ...valid, data: { emoji: '😀', 日本: 'ü' } }], defaultEventLimits, NOW).ok).toBe(true);
+  });
+
   it('rejects a time after now + maxFutureMs and before 1970', () => {
     expect(problemsOf([{ ...valid, time: NOW + 3_600_001 }])[0]?.reason).toMatch(/maxFutureMs/);
     expect(validateEvents([{ ...valid, time: NOW + 3_600_000 }], defaultEventLimits, NOW).ok).toBe(true);

@@ -75,6 +75,12 @@ describe('view definitions', () => {
     expect(problems(`- ${lines.join('\n  ')}`)).toMatch(message);
   });
 
+  it('rejects a measure named like a dimension', () => {
+    expect(problems('- name: v\n  events: [a]\n  granularity: day\n  dimensions: [key]\n  measures: { key: count }')).toMatch(
+      /measure "key": "key" is also a dimension of this view/,
+    );
+  });
+
   it('rejects a duplicate view name and a bad view name', () => {
     const v = 'events: [a]\n  granularity: day\n  measures: { n: count }';
     expect(problems(`- name: a\n  ${v}\n- name: a\n  ${v}`)).toMatch(/view "a": name: duplicate view name/);
