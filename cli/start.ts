@@ -39,7 +39,8 @@ export async function startBraid(options: StartOptions): Promise<Running> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'braid_' });
 
-  validateSchedule(config.batch.schedule);
+  validateSchedule('batch.schedule', config.batch.schedule);
+  validateSchedule('verify.schedule', config.verify.schedule);
   const log = logHandleFromConfig(config, logger);
   const node = new BraidNode(config, logger);
   const app = await buildApp({ config, log, logger, registry, node });

@@ -8,12 +8,14 @@ import { toBraidError } from './errors.js';
 import type { ResolvedConfig } from '../shared/config/index.js';
 import type { LogHandle } from '../shared/log/handle.js';
 import { registerBodyParsers } from './body.js';
-import { createIngestMetrics } from './metrics.js';
+import { createIngestMetrics, createQueryMetrics } from './metrics.js';
+import { registerRoleMetrics } from './metrics-roles.js';
 import { Ingestor } from './ingest/ingestor.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { viewRoutes } from './routes/views.js';
 import { batchRoutes } from './routes/batch.js';
+import { replayRoutes } from './routes/replays.js';
 import { QueryService } from './query/service.js';
 import type { BraidNode } from './node.js';
 
@@ -64,15 +66,31 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(eventRoutes, { ingestor, metrics: ingestMetrics, apiKeys: config.auth.apiKeys });
   await app.register(healthRoutes, { log: deps.log, registry: deps.registry, ...(deps.node ? { node: deps.node } : {}) });
   const node = deps.node;
+  // Kappa mode runs no archive and no batch layer (serving/node.ts).
+  const lambda = config.mode !== 'kappa';
+  registerRoleMetrics({
+    registry: deps.registry,
+    log: deps.log,
+    ...(node ? { node } : {}),
+    roles: { archive: lambda && config.roles.archive, batch: lambda && config.roles.batch, speed: config.roles.speed },
+  });
   if (node) {
     // The roles start after the log opens; the routes look them up per request.
     const batch = { current: () => node.batch?.current() };
     const queries = new QueryService({
       views: node.views,
+      mode: node.mode,
       batch,
       speed: { snapshot: (name) => node.speed?.snapshot(name) },
+      kappa: {
+        latest: () => {
+          const replay = node.replayer?.latest();
+          return replay?.tables ? { position: replay.info.target, tables: replay.tables } : undefined;
+        },
+      },
     });
-    await app.register(viewRoutes, { queries, batch });
+    await app.register(viewRoutes, { queries, batch, metrics: createQueryMetrics(deps.registry) });
+    await app.register(replayRoutes, { node, apiKeys: config.auth.apiKeys });
     await app.register(batchRoutes, {
       apiKeys: config.auth.apiKeys,
       runner: {

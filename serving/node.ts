@@ -7,8 +7,10 @@ import type { LogHandle } from '../shared/log/handle.js';
 import type { EventLog } from '../shared/log/types.js';
 import { compileView, type CompiledView } from '../shared/views/index.js';
 import { Archiver } from '../batch/archive/index.js';
-import { BatchRunner } from '../batch/recompute/index.js';
+import { BatchRunner, type RunInfo } from '../batch/recompute/index.js';
 import { SpeedLayer } from '../speed/speed-layer.js';
+import { Replayer } from '../speed/replay.js';
+import { Verifier, type Verification } from './verification/verifier.js';
 
 /**
  * The roles of one braid process (design section 9), started in dependency order once the
@@ -20,9 +22,12 @@ export class BraidNode {
   archiver: Archiver | undefined;
   batch: BatchRunner | undefined;
   speed: SpeedLayer | undefined;
-  #schedule: ScheduledTask | undefined;
+  replayer: Replayer | undefined;
+  verifier: Verifier | undefined;
+  readonly #schedules: ScheduledTask[] = [];
   #started: Promise<void> | undefined;
   #failed: Error | undefined;
+  readonly #runListeners = new Set<(run: RunInfo) => void>();
   readonly #config: ResolvedConfig;
   readonly #logger: Logger;
 
@@ -41,19 +46,31 @@ export class BraidNode {
     return this.#started;
   }
 
+  /** Called with each batch run's final info; may be registered before the batch role starts. */
+  onBatchRunFinished(listener: (run: RunInfo) => void): void {
+    this.#runListeners.add(listener);
+  }
+
   /** Whether every enabled role is up (readiness), and if not, why. */
   readiness(): { ready: boolean; reason?: string } {
     if (this.#failed) return { ready: false, reason: `a role failed to start: ${this.#failed.message}` };
     const { roles } = this.#config;
-    if (roles.archive && !this.archiver) return { ready: false, reason: 'the archive is opening' };
-    if (roles.batch && !this.batch) return { ready: false, reason: 'the batch layer is opening' };
+    const lambda = this.#config.mode === 'lambda';
+    if (lambda && roles.archive && !this.archiver) return { ready: false, reason: 'the archive is opening' };
+    if (lambda && roles.batch && !this.batch) return { ready: false, reason: 'the batch layer is opening' };
     if (roles.speed && !this.speed?.ready) return { ready: false, reason: 'the speed layer is catching up with the log' };
     return { ready: true };
   }
 
+  get mode(): 'lambda' | 'kappa' {
+    return this.#config.mode;
+  }
+
   async #start(log: EventLog): Promise<void> {
     const config = this.#config;
-    const { roles } = config;
+    // Kappa mode: no archive and no batch; the speed layer folds the whole log from its
+    // first record, which is a continuously maintained replay.
+    const roles = config.mode === 'kappa' ? { ...config.roles, archive: false, batch: false } : config.roles;
     if (roles.batch && !roles.archive) {
       throw new BraidError('invalid_config', 'roles.batch needs roles.archive in the same process (the run waits for the archive to cover its snapshot); enable both or neither');
     }
@@ -80,6 +97,9 @@ export class BraidNode {
         keepVersions: config.batch.keepVersions,
         logger: this.#logger,
       });
+      this.batch.onFinished((run) => {
+        for (const listener of this.#runListeners) listener(run);
+      });
     }
     if (roles.speed) {
       const speed = new SpeedLayer({
@@ -93,29 +113,55 @@ export class BraidNode {
       this.batch?.onPublished((version) => speed.onPublished(version));
       await speed.start();
     }
-    if (this.batch && config.batch.schedule !== 'off') {
-      const batch = this.batch;
-      this.#schedule = cron.schedule(config.batch.schedule, () => {
-        try {
-          batch.start('schedule');
-        } catch (err) {
-          // A run still going when the next one is due is the normal case of a short schedule.
-          if (!isBraidError(err, 'run_in_progress')) this.#logger.error({ err }, 'scheduled batch run could not start');
-        }
+    this.replayer = new Replayer({
+      log,
+      views: this.views,
+      dedupeWindowMs: config.dedupeWindowMs,
+      logger: this.#logger.child({ component: 'replay' }),
+    });
+    if (config.mode === 'lambda' && this.speed) {
+      this.verifier = new Verifier({
+        views: this.views,
+        speed: () => this.speed,
+        replayer: this.replayer,
+        logger: this.#logger.child({ component: 'verification' }),
+        ...(this.onVerification ? { onResult: this.onVerification } : {}),
       });
     }
+    const batch = this.batch;
+    if (batch) this.#every(config.batch.schedule, 'batch run', () => batch.start('schedule'));
+    const verifier = this.verifier;
+    if (verifier) this.#every(config.verify.schedule, 'verification', () => verifier.start('schedule'));
+  }
+
+  /** Called with each finished verification (metrics hook). */
+  onVerification: ((v: Verification) => void) | undefined;
+
+  #every(expression: string, what: string, job: () => unknown): void {
+    if (expression === 'off') return;
+    this.#schedules.push(
+      cron.schedule(expression, () => {
+        try {
+          job();
+        } catch (err) {
+          // One still going when the next is due is the normal case of a short schedule.
+          if (!isBraidError(err, 'run_in_progress')) this.#logger.error({ err }, `scheduled ${what} could not start`);
+        }
+      }),
+    );
   }
 
   async close(): Promise<void> {
-    await this.#schedule?.stop();
+    for (const task of this.#schedules) await task.stop();
+    await this.replayer?.close();
     await this.speed?.close();
     await this.batch?.close();
     await this.archiver?.stop();
   }
 }
 
-export function validateSchedule(expression: string): void {
+export function validateSchedule(key: string, expression: string): void {
   if (expression !== 'off' && !cron.validate(expression)) {
-    throw new BraidError('invalid_config', `batch.schedule: "${expression}" is not a cron expression; write e.g. "*/5 * * * *" (every five minutes) or "off"`);
+    throw new BraidError('invalid_config', `${key}: "${expression}" is not a cron expression; write e.g. "*/5 * * * *" (every five minutes) or "off"`);
   }
 }

@@ -106,6 +106,17 @@ export class SpeedLayer {
     return position;
   }
 
+  /**
+   * The Lambda side frozen at a position, without pausing ingestion: a cut, then the
+   * paired version and the sealed segments up to it. Sealed segments are never folded
+   * into again, and dropping them later only unlinks them, so the capture stays valid.
+   */
+  capture(): { batch: BatchVersion | undefined; position: Position; tables: ReadonlyArray<Tables> } {
+    const position = this.cut();
+    const state = this.#requireState();
+    return { batch: state.base, position, tables: state.segments.slice(0, -1).map((s) => s.tables) };
+  }
+
   /** Called when a batch version is published: pair with it, or rebuild to reach its S. */
   onPublished(version: BatchVersion): void {
     const state = this.#state;

@@ -25,10 +25,17 @@ export interface SpeedViews {
   snapshot(viewName: string): { batch: BatchVersion | undefined; sources: ReadonlyArray<Iterable<ViewRow>>; position: Position } | undefined;
 }
 
+/** The latest completed Kappa replay: what `source=kappa` answers from in Lambda mode. */
+export interface KappaViews {
+  latest(): { readonly position: Position; readonly tables: ReadonlyMap<string, ViewTable> } | undefined;
+}
+
 export interface QueryServiceOptions {
   readonly views: readonly CompiledView[];
+  readonly mode?: 'lambda' | 'kappa';
   readonly batch?: BatchViews;
   readonly speed?: SpeedViews;
+  readonly kappa?: KappaViews;
 }
 
 export interface Answer {
@@ -65,7 +72,12 @@ export class QueryService {
 
   answer(name: string, params: Record<string, unknown>): Answer {
     const view = this.view(name);
-    const { query, source } = parseViewQuery(view, params);
+    const kappaMode = this.#options.mode === 'kappa';
+    // In Kappa mode every answer comes from the stream fold over the whole log.
+    const { query, source } = parseViewQuery(view, kappaMode && params.source === undefined ? { ...params, source: 'kappa' } : params);
+    if (kappaMode && (source === 'lambda' || source === 'batch')) {
+      throw new BraidError('invalid_parameter', `source: this braid runs in mode kappa, with no batch layer; ask with source=kappa (the default) or speed`);
+    }
     const base = { view: name, source, granularity: query.granularity, definitionVersion: view.version };
     switch (source) {
       case 'batch': {
@@ -91,8 +103,17 @@ export class QueryService {
           rows: answerQuery(view, sources, query),
         };
       }
-      case 'kappa':
-        throw new BraidError('not_ready', 'no Kappa replay has completed yet; start one with POST /v1/replays');
+      case 'kappa': {
+        if (kappaMode) {
+          const speed = this.#options.speed?.snapshot(name);
+          if (!speed) throw new BraidError('not_ready', 'the stream fold is still catching up with the log; retry shortly');
+          return { ...base, position: speed.position, batch: null, rows: answerQuery(view, speed.sources, query) };
+        }
+        const replay = this.#options.kappa?.latest();
+        if (!replay) throw new BraidError('not_ready', 'no Kappa replay has completed yet; start one with POST /v1/replays (or braid replay)');
+        const table = replay.tables.get(name);
+        return { ...base, position: replay.position, batch: null, rows: answerQuery(view, table ? [table.rows.values()] : [], query) };
+      }
     }
   }
 

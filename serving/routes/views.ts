@@ -2,17 +2,35 @@ import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { QueryService, BatchViews, SpeedViews } from '../query/service.js';
 import { Sources } from '../query/index.js';
+import type { QueryMetrics } from '../metrics.js';
 
 export interface ViewRoutesOptions {
   readonly queries: QueryService;
   readonly batch?: BatchViews;
   readonly speed?: SpeedViews;
   readonly now?: () => number;
+  readonly metrics?: QueryMetrics;
 }
 
 const ErrorBody = Type.Object({ error: Type.String(), message: Type.String() }, { additionalProperties: true });
 
-export const viewRoutes: FastifyPluginAsync<ViewRoutesOptions> = async (app, { queries, batch, now = Date.now }) => {
+export const viewRoutes: FastifyPluginAsync<ViewRoutesOptions> = async (app, { queries, batch, now = Date.now, metrics }) => {
+  if (metrics) {
+    // Labels only from the config's view names and the known sources: a client's typo
+    // must not create a time series.
+    const known = new Set(queries.views().map((v) => v.def.name));
+    app.addHook('onResponse', async (request, reply) => {
+      if (request.routeOptions.url !== '/v1/views/:name') return;
+      const name = (request.params as { name?: string }).name ?? '';
+      const asked = (request.query as { source?: unknown }).source ?? 'lambda';
+      const labels = {
+        view: known.has(name) ? name : 'unknown',
+        source: (Sources as readonly unknown[]).includes(asked) ? (asked as string) : 'unknown',
+      };
+      metrics.answers.inc({ ...labels, status: String(reply.statusCode) });
+      if (reply.statusCode < 400) metrics.seconds.observe(labels, reply.elapsedTime / 1000);
+    });
+  }
   app.get(
     '/v1/views',
     { schema: { summary: 'The views, their definitions and freshness' } },

@@ -56,6 +56,16 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    mode: Type.Union([Type.Literal('lambda'), Type.Literal('kappa')], {
+      default: 'lambda',
+      description: 'lambda: batch + speed merged; kappa: every view from the stream fold over the whole log, no archive or batch.',
+    }),
+    verify: Type.Object(
+      {
+        schedule: Type.String({ minLength: 1, default: '*/10 * * * *', description: 'node-cron expression of Lambda-vs-Kappa verifications; "off" for on demand only.' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     roles: Type.Object(
       {
         ingest: Type.Boolean({ default: true, description: 'Serve POST /v1/events.' }),

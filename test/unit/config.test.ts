@@ -39,6 +39,8 @@ describe('configuration', () => {
       'dedupe.window': ['7d', '7d'],
       'batch.memoryLimit': ['512MB', '512MB'],
       'batch.schedule': ['0 * * * *', '0 * * * *'],
+      'verify.schedule': ['0 * * * *', '0 * * * *'],
+      mode: ['kappa', 'kappa'],
       views: ['[{name: v, events: [a], granularity: day, measures: {n: count}}]', [{ name: 'v', events: ['a'], granularity: 'day', measures: { n: 'count' } }]],
     };
     for (const { path, schema } of leafKeys()) {
