@@ -5,7 +5,7 @@ import type { ResolvedConfig } from '../shared/config/index.js';
 import { BraidError, isBraidError } from '../shared/errors.js';
 import type { LogHandle } from '../shared/log/handle.js';
 import type { EventLog } from '../shared/log/types.js';
-import { compileView, type CompiledView } from '../shared/views/index.js';
+import { compileView, viewKey, type CompiledView } from '../shared/views/index.js';
 import { Archiver } from '../batch/archive/index.js';
 import { BatchRunner, type RunInfo } from '../batch/recompute/index.js';
 import { SpeedLayer } from '../speed/speed-layer.js';
@@ -101,10 +101,17 @@ export class BraidNode {
         for (const listener of this.#runListeners) listener(run);
       });
     }
+    // View evolution: a view defined differently now than in the serving batch version is
+    // still answered with the stored definition (the speed layer folds both) until a run
+    // computes the configured one, which starts right away.
+    const current = this.batch?.current();
+    const configuredKeys = new Set(this.views.map(viewKey));
+    const legacy = current ? [...current.tables.values()].map((t) => t.view).filter((v) => !configuredKeys.has(viewKey(v))) : [];
+    const rebuild = current !== undefined && this.views.some((v) => current.tables.get(v.def.name)?.view.version !== v.version);
     if (roles.speed) {
       const speed = new SpeedLayer({
         log,
-        views: this.views,
+        views: [...this.views, ...legacy],
         dedupeWindowMs: config.dedupeWindowMs,
         base: () => this.batch?.current(),
         logger: this.#logger.child({ component: 'speed' }),
@@ -129,6 +136,10 @@ export class BraidNode {
       });
     }
     const batch = this.batch;
+    if (batch && rebuild) {
+      const run = batch.start('startup');
+      this.#logger.info({ run: run.id }, 'view definitions changed since the serving batch version; a batch run computes the new ones');
+    }
     if (batch) this.#every(config.batch.schedule, 'batch run', () => batch.start('schedule'));
     const verifier = this.verifier;
     if (verifier) this.#every(config.verify.schedule, 'verification', () => verifier.start('schedule'));

@@ -1,13 +1,16 @@
 import { decodeEvent } from '../shared/events/index.js';
 import type { LogRecord } from '../shared/log/types.js';
-import { ViewTable, type CompiledView } from '../shared/views/index.js';
+import { ViewTable, viewKey, type CompiledView } from '../shared/views/index.js';
 import { DedupeState } from './dedupe.js';
 
-/** One set of per-view aggregates: the unit the speed layer seals at a cut and drops later. */
+/**
+ * One set of per-view aggregates, keyed by `viewKey` (name@definition version): the unit the
+ * speed layer seals at a cut and drops later.
+ */
 export type Tables = Map<string, ViewTable>;
 
 export function emptyTables(views: readonly CompiledView[]): Tables {
-  return new Map(views.map((v) => [v.def.name, new ViewTable(v)]));
+  return new Map(views.map((v) => [viewKey(v), new ViewTable(v)]));
 }
 
 export interface FoldCounts {

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { EventLog, Position } from '../shared/log/types.js';
-import type { CompiledView, ViewRow } from '../shared/views/index.js';
+import { viewKey, type CompiledView, type ViewRow } from '../shared/views/index.js';
 import type { BatchVersion } from '../serving/query/service.js';
 import { DedupeState } from './dedupe.js';
 import { emptyTables, Folder, type FoldCounts, type Tables } from './folder.js';
@@ -31,6 +31,16 @@ interface State {
   readonly folder: Folder;
   segments: Segment[];
   position: Position;
+}
+
+export interface SpeedSnapshot {
+  readonly batch: BatchVersion | undefined;
+  /** the definition answered with */
+  readonly view: CompiledView;
+  readonly sources: Iterable<ViewRow>[];
+  readonly position: Position;
+  /** false when the view was added after the paired version and awaits a batch run */
+  readonly whole: boolean;
 }
 
 export interface SpeedStats {
@@ -133,15 +143,25 @@ export class SpeedLayer {
     });
   }
 
-  /** The rows a query merges: the paired version and the segments after its S. */
-  snapshot(viewName: string): { batch: BatchVersion | undefined; sources: Iterable<ViewRow>[]; position: Position } | undefined {
+  /**
+   * The rows a query merges: the paired version and the segments after its S, for the
+   * definition the version holds for the view (view evolution: an older definition is
+   * served until a version computed with the configured one is paired), else the
+   * configured one. Undefined while not ready, or when the view cannot be answered whole.
+   */
+  snapshot(viewName: string): SpeedSnapshot | undefined {
     const state = this.#state;
     if (!state) return undefined;
-    return {
-      batch: state.base,
-      sources: state.segments.map((s) => s.tables.get(viewName)!.rows.values()),
-      position: { ...state.position },
-    };
+    const configured = this.#options.views.find((v) => v.def.name === viewName);
+    const stored = state.base?.tables.get(viewName)?.view;
+    const view = stored ?? configured;
+    if (!view) return undefined;
+    const key = viewKey(view);
+    // A view the paired version lacks (added since) covers only [S, position): not whole.
+    const whole = state.base === undefined || stored !== undefined;
+    const sources = state.segments.map((s) => s.tables.get(key)?.rows.values());
+    if (!whole || sources.some((x) => x === undefined)) return { batch: state.base, view, sources: [], position: { ...state.position }, whole: false };
+    return { batch: state.base, view, sources: sources as Iterable<ViewRow>[], position: { ...state.position }, whole: true };
   }
 
   position(): Position | undefined {

@@ -5,7 +5,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { pino, type Logger } from 'pino';
 import { BraidError } from '../../shared/errors.js';
 import type { Position } from '../../shared/log/types.js';
-import type { ViewTable } from '../../shared/views/index.js';
+import { compileView, type ViewTable } from '../../shared/views/index.js';
 import { computeViews, type ComputeProgress } from './compute.js';
 import { loadViewTable } from './load.js';
 import { resolveBatchOptions, type BatchOptions, type BatchRunnerOptions } from './options.js';
@@ -27,7 +27,8 @@ import {
   type VersionManifest,
 } from './versions.js';
 
-export const RunTriggers = ['schedule', 'api', 'cli'] as const;
+/** startup: braid started with view definitions the serving version was not computed with */
+export const RunTriggers = ['schedule', 'api', 'cli', 'startup'] as const;
 export type RunTrigger = (typeof RunTriggers)[number];
 
 export const RunStates = ['waiting_for_archive', 'computing', 'publishing', 'succeeded', 'failed'] as const;
@@ -74,6 +75,7 @@ export class BatchRunner {
   readonly #logger: Logger;
   readonly #runs = new Map<string, { info: RunInfo; done: Promise<RunInfo> }>();
   readonly #listeners = new Set<(version: BatchVersion) => void>();
+  readonly #finishListeners = new Set<(run: RunInfo) => void>();
   #current: BatchVersion | undefined;
   #active: { id: string; abort: AbortController; done: Promise<RunInfo> } | undefined;
   #closed = false;
@@ -109,6 +111,12 @@ export class BatchRunner {
   onPublished(listener: (version: BatchVersion) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /** Called with each run's final info, succeeded or failed (metrics count runs by outcome). */
+  onFinished(listener: (run: RunInfo) => void): () => void {
+    this.#finishListeners.add(listener);
+    return () => this.#finishListeners.delete(listener);
   }
 
   getRun(id: string): RunInfo | undefined {
@@ -158,6 +166,13 @@ export class BatchRunner {
     ).finally(() => {
       this.#active = undefined;
       this.#forgetOldRuns();
+      for (const listener of this.#finishListeners) {
+        try {
+          listener(entry.info);
+        } catch (err) {
+          this.#logger.error({ err }, 'batch: a run listener failed');
+        }
+      }
     });
     this.#active = { id, abort, done: entry.done };
     return info;
@@ -201,7 +216,7 @@ export class BatchRunner {
         snapshot,
         createdAt: new Date().toISOString(),
         dedupeWindowMs: dedupeWindowMs === Infinity ? 'forever' : dedupeWindowMs,
-        views: Object.fromEntries(views.map((v) => [v.def.name, { definitionVersion: v.version, ...result.views[v.def.name]! }])),
+        views: Object.fromEntries(views.map((v) => [v.def.name, { definitionVersion: v.version, definition: v.def, ...result.views[v.def.name]! }])),
       };
       unpublished = await sealVersion(layout, tempDir, manifest);
       // Loaded before it is published: a version that cannot be loaded never serves.
@@ -240,21 +255,34 @@ export class BatchRunner {
     }
   }
 
-  /** Reads a version from disk into ViewTables: the views whose definition it was computed with. */
+  /**
+   * Reads a version from disk into ViewTables. A view whose definition changed since the
+   * version was computed is loaded with the definition the version stored, so serving can
+   * go on answering with it until a run with the new definition publishes (view evolution).
+   */
   async #load(pointer: CurrentPointer): Promise<BatchVersion> {
     const manifest = 'views' in pointer ? (pointer as VersionManifest) : await readManifest(this.#layout, pointer.version);
     const dir = path.join(this.#layout.versionsDir, versionDirName(pointer.version));
     const tables = new Map<string, ViewTable>();
+    const byName = new Map(this.#config.views.map((v) => [v.def.name, v]));
     const instance = await DuckDBInstance.create(':memory:', { memory_limit: this.#options.memoryLimit, threads: String(this.#options.threads) });
     const connection = await instance.connect();
     try {
-      for (const view of this.#config.views) {
-        const stored = manifest.views[view.def.name];
-        if (!stored || stored.definitionVersion !== view.version) {
-          this.#logger.warn({ view: view.def.name, version: pointer.version }, `batch version ${pointer.version} has no states for view "${view.def.name}" as defined now; the next run computes them`);
+      for (const [name, stored] of Object.entries(manifest.views)) {
+        const configured = byName.get(name);
+        const view =
+          configured?.version === stored.definitionVersion ? configured : stored.definition ? compileView(stored.definition) : undefined;
+        if (!view) {
+          this.#logger.warn({ view: name, version: pointer.version }, `batch version ${pointer.version} does not say how view "${name}" was defined; it is not served from this version`);
           continue;
         }
-        tables.set(view.def.name, await loadViewTable(connection, path.join(dir, stored.file), view));
+        if (view !== configured) {
+          this.#logger.info(
+            { view: name, version: pointer.version, served: stored.definitionVersion, configured: configured?.version ?? null },
+            `view "${name}" is defined differently now; the stored definition is served until a batch run computes the new one`,
+          );
+        }
+        tables.set(name, await loadViewTable(connection, path.join(dir, stored.file), view));
       }
     } finally {
       connection.closeSync();

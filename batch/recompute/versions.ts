@@ -1,3 +1,4 @@
+import type { ViewDefinition } from '../../shared/views/index.js';
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BraidError } from '../../shared/errors.js';
@@ -50,7 +51,8 @@ export interface CurrentPointer {
 export interface VersionManifest extends CurrentPointer {
   /** the dedupe window the version was computed with, ms or 'forever' */
   readonly dedupeWindowMs: number | 'forever';
-  readonly views: Record<string, { readonly definitionVersion: string; readonly rows: number; readonly file: string }>;
+  /** per view: what it was computed with (the whole definition, so an older one can still be served) */
+  readonly views: Record<string, { readonly definitionVersion: string; readonly definition?: ViewDefinition; readonly rows: number; readonly file: string }>;
 }
 
 export async function readCurrent(layout: VersionLayout): Promise<CurrentPointer | undefined> {

@@ -1,6 +1,6 @@
 import { BraidError } from '../../shared/errors.js';
 import type { Position } from '../../shared/log/types.js';
-import type { CompiledView, ViewRow, ViewTable } from '../../shared/views/index.js';
+import { viewKey, type CompiledView, type ViewRow, type ViewTable } from '../../shared/views/index.js';
 import { answerQuery, type AnswerRow } from './query.js';
 import { parseViewQuery, type Source } from './params.js';
 
@@ -22,7 +22,9 @@ export interface BatchViews {
  * batch version it complements, so batch + speed are taken as one consistent pair.
  */
 export interface SpeedViews {
-  snapshot(viewName: string): { batch: BatchVersion | undefined; sources: ReadonlyArray<Iterable<ViewRow>>; position: Position } | undefined;
+  snapshot(viewName: string):
+    | { batch: BatchVersion | undefined; view: CompiledView; sources: ReadonlyArray<Iterable<ViewRow>>; position: Position; whole: boolean }
+    | undefined;
 }
 
 /** The latest completed Kappa replay: what `source=kappa` answers from in Lambda mode. */
@@ -71,48 +73,48 @@ export class QueryService {
   }
 
   answer(name: string, params: Record<string, unknown>): Answer {
-    const view = this.view(name);
+    const configured = this.view(name);
     const kappaMode = this.#options.mode === 'kappa';
     // In Kappa mode every answer comes from the stream fold over the whole log.
-    const { query, source } = parseViewQuery(view, kappaMode && params.source === undefined ? { ...params, source: 'kappa' } : params);
+    const withSource = kappaMode && params.source === undefined ? { ...params, source: 'kappa' } : params;
+    const source = parseViewQuery(configured, withSource).source;
     if (kappaMode && (source === 'lambda' || source === 'batch')) {
       throw new BraidError('invalid_parameter', `source: this braid runs in mode kappa, with no batch layer; ask with source=kappa (the default) or speed`);
     }
-    const base = { view: name, source, granularity: query.granularity, definitionVersion: view.version };
+    // The definition answered with may be an older one still being served while the
+    // configured one is rebuilt (view evolution); parameters are checked against it.
+    const answerWith = (view: CompiledView, position: Position, batch: Answer['batch'], sources: ReadonlyArray<Iterable<ViewRow>>): Answer => {
+      const { query } = parseViewQuery(view, withSource);
+      return { view: name, source, granularity: query.granularity, definitionVersion: view.version, position, batch, rows: answerQuery(view, sources, query) };
+    };
     switch (source) {
       case 'batch': {
         const batch = this.#batchVersion();
         const table = batch.tables.get(name);
-        return {
-          ...base,
-          position: batch.snapshot,
-          batch: { version: batch.version, snapshot: batch.snapshot },
-          rows: answerQuery(view, table ? [table.rows.values()] : [], query),
-        };
+        if (!table) throw new BraidError('not_ready', `view "${name}" is newer than batch version ${batch.version}; the next batch run computes it`);
+        return answerWith(table.view, batch.snapshot, { version: batch.version, snapshot: batch.snapshot }, [table.rows.values()]);
       }
       case 'lambda':
       case 'speed': {
         const speed = this.#options.speed?.snapshot(name);
-        if (!speed) throw new BraidError('not_ready', 'the speed layer is not running in this process; ask with source=batch, or enable the speed role');
+        if (!speed) throw new BraidError('not_ready', 'the speed layer is not running in this process or is still catching up; ask with source=batch, or retry shortly');
+        if (!speed.whole) {
+          throw new BraidError('not_ready', `view "${name}" was added after batch version ${speed.batch?.version}; it is served once a batch run computes it (one starts when braid starts)`);
+        }
         const batchTable = source === 'lambda' ? speed.batch?.tables.get(name) : undefined;
         const sources = batchTable ? [batchTable.rows.values(), ...speed.sources] : speed.sources;
-        return {
-          ...base,
-          position: speed.position,
-          batch: speed.batch ? { version: speed.batch.version, snapshot: speed.batch.snapshot } : null,
-          rows: answerQuery(view, sources, query),
-        };
+        return answerWith(speed.view, speed.position, speed.batch ? { version: speed.batch.version, snapshot: speed.batch.snapshot } : null, sources);
       }
       case 'kappa': {
         if (kappaMode) {
           const speed = this.#options.speed?.snapshot(name);
           if (!speed) throw new BraidError('not_ready', 'the stream fold is still catching up with the log; retry shortly');
-          return { ...base, position: speed.position, batch: null, rows: answerQuery(view, speed.sources, query) };
+          return answerWith(speed.view, speed.position, null, speed.sources);
         }
         const replay = this.#options.kappa?.latest();
         if (!replay) throw new BraidError('not_ready', 'no Kappa replay has completed yet; start one with POST /v1/replays (or braid replay)');
-        const table = replay.tables.get(name);
-        return { ...base, position: replay.position, batch: null, rows: answerQuery(view, table ? [table.rows.values()] : [], query) };
+        const table = replay.tables.get(viewKey(configured));
+        return answerWith(configured, replay.position, null, table ? [table.rows.values()] : []);
       }
     }
   }

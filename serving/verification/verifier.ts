@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { BraidError } from '../../shared/errors.js';
 import type { Position } from '../../shared/log/types.js';
-import type { CompiledView } from '../../shared/views/index.js';
+import { viewKey, type CompiledView } from '../../shared/views/index.js';
 import type { SpeedLayer } from '../../speed/speed-layer.js';
 import type { Replayer } from '../../speed/replay.js';
 import { compareView, mergeRows, type ViewVerification } from './compare.js';
@@ -81,14 +81,20 @@ export class Verifier {
         this.#running = v;
         const replay = await this.#options.replayer.wait(info.id);
         if (replay.info.state !== 'succeeded' || !replay.tables) throw new Error(`the replay failed: ${replay.info.error ?? 'unknown'}`);
-        const views = this.#options.views.map((view) => {
+        // A view whose definition is changing (the paired version holds another one) is
+        // compared once a version with the configured definition serves it.
+        const comparable = this.#options.views.filter((view) => {
+          const stored = capture.batch?.tables.get(view.def.name);
+          return capture.batch === undefined || stored?.view.version === view.version;
+        });
+        const views = comparable.map((view) => {
           const name = view.def.name;
           const batchTable = capture.batch?.tables.get(name);
           const lambda = mergeRows(view, [
             ...(batchTable ? [batchTable.rows.values()] : []),
-            ...capture.tables.map((t) => t.get(name)!.rows.values()),
+            ...capture.tables.map((t) => t.get(viewKey(view))!.rows.values()),
           ]);
-          const kappa = mergeRows(view, [replay.tables!.get(name)!.rows.values()]);
+          const kappa = mergeRows(view, [replay.tables!.get(viewKey(view))!.rows.values()]);
           return compareView(view, lambda, kappa);
         });
         v = {

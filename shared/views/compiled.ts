@@ -38,3 +38,8 @@ export function compileView(def: ViewDefinition): CompiledView {
     },
   };
 }
+
+/** Names a view's definition: `name@version`. Two definitions of one view can be held side by side. */
+export function viewKey(view: CompiledView): string {
+  return `${view.def.name}@${view.version}`;
+}

@@ -2,7 +2,7 @@ export { Granularities, bucketOf, canRollUp, definitionVersion } from './definit
 export type { Granularity, ViewDefinition } from './definition.js';
 export { PATH_PATTERN, pathReader, dimensionValue } from './paths.js';
 export { parseViews } from './parse.js';
-export { compileView } from './compiled.js';
+export { compileView, viewKey } from './compiled.js';
 export type { CompiledView } from './compiled.js';
 export { ViewTable, groupKey } from './table.js';
 export type { ViewRow } from './table.js';
