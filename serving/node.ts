@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import cron, { type ScheduledTask } from 'node-cron';
-import type { ResolvedConfig } from '../shared/config/index.js';
+import { parseSize, type ResolvedConfig } from '../shared/config/index.js';
 import { BraidError, isBraidError } from '../shared/errors.js';
 import type { LogHandle } from '../shared/log/handle.js';
 import type { EventLog } from '../shared/log/types.js';
@@ -112,6 +112,7 @@ export class BraidNode {
       const speed = new SpeedLayer({
         log,
         views: [...this.views, ...legacy],
+        maxDedupeBytes: parseSize(config.speed.maxDedupeMemory),
         dedupeWindowMs: config.dedupeWindowMs,
         base: () => this.batch?.current(),
         logger: this.#logger.child({ component: 'speed' }),

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { BraidError } from '../shared/errors.js';
 import type { EventLog, Position } from '../shared/log/types.js';
 import { viewKey, type CompiledView, type ViewRow } from '../shared/views/index.js';
 import type { BatchVersion } from '../serving/query/service.js';
@@ -14,6 +15,8 @@ export interface SpeedLayerOptions {
   readonly logger: Logger;
   /** records per read batch */
   readonly maxBatch?: number;
+  /** the most the dedupe state may hold, bytes (speed.maxDedupeMemory) */
+  readonly maxDedupeBytes?: number;
 }
 
 /**
@@ -224,7 +227,23 @@ export class SpeedLayer {
       }
       Object.assign(position, maxPosition(position, end));
     }
+    this.#checkDedupeMemory(folder);
     return { base, folder, segments: [segment], position };
+  }
+
+  /**
+   * The dedupe state must hold every id of the window; a window that needs more memory
+   * than allowed is refused when the layer starts, rather than growing until the process dies.
+   */
+  #checkDedupeMemory(folder: Folder): void {
+    const limit = this.#options.maxDedupeBytes;
+    const { bytes, entries, windowMs } = folder.dedupe;
+    if (limit === undefined || bytes <= limit) return;
+    const window = windowMs === Infinity ? 'forever' : `${Math.round(windowMs / 1000)} s`;
+    throw new BraidError(
+      'invalid_config',
+      `dedupe.window (${window}) holds ${entries} ids up to the speed layer's start, about ${size(bytes)}, more than speed.maxDedupeMemory (${size(limit)}); shorten dedupe.window or raise speed.maxDedupeMemory`,
+    );
   }
 
   async #rebuild(version: BatchVersion): Promise<void> {
@@ -285,4 +304,8 @@ function maxPosition(a: Position, b: Position): Position {
   const out: Position = { ...a };
   for (const [k, v] of Object.entries(b)) out[Number(k)] = Math.max(out[Number(k)] ?? 0, v);
   return out;
+}
+
+function size(bytes: number): string {
+  return bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${Math.round(bytes / 1e3)} KB`;
 }

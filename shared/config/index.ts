@@ -1,4 +1,4 @@
 export { ConfigSchema, leafKeys } from './schema.js';
 export type { BraidConfig } from './schema.js';
-export { loadConfig, resolveConfig, envName, parseDuration } from './load.js';
+export { loadConfig, resolveConfig, envName, parseDuration, parseSize } from './load.js';
 export type { LoadOptions, ResolvedConfig } from './load.js';

@@ -38,6 +38,15 @@ export type ResolvedConfig = BraidConfig & {
 
 const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
+const UNIT_BYTES = { KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 } as const;
+
+/** '512MB', '1.5GiB' → bytes. */
+export function parseSize(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/.exec(text);
+  if (!m) throw new BraidError('invalid_config', `"${text}" is not a size; write e.g. 512MB or 2GB`);
+  return Math.round(Number(m[1]) * UNIT_BYTES[m[2] as keyof typeof UNIT_BYTES]);
+}
+
 /** '90s', '30m', '24h', '7d', '250ms' or 'forever' (Infinity). */
 export function parseDuration(text: string): number {
   if (text === 'forever') return Infinity;

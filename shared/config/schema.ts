@@ -103,6 +103,16 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    speed: Type.Object(
+      {
+        maxDedupeMemory: Type.String({
+          pattern: '^\\d+(\\.\\d+)?\\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$',
+          default: '1GB',
+          description: 'The most memory the speed layer\'s dedupe state may take; a dedupe.window that needs more is refused at start.',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     views: Type.Array(Type.Unknown(), {
       default: [],
       description: 'The views (design section 4); validated on their own with messages naming view, field and fix. Env: YAML or JSON text.',

@@ -118,3 +118,29 @@ describe('GET /v1/views/:name', () => {
     expect((await get('/v1/batch/runs/none')).statusCode).toBe(404);
   });
 });
+
+describe('the speed layer at start', () => {
+  it('refuses a dedupe window that needs more memory than speed.maxDedupeMemory, naming both', async () => {
+    const events = Array.from({ length: 2_000 }, (_, i) => ({ id: `e-${i}`, type: 'purchase', time: T0, data: { country: 'DE', channel: 'web', amount: 1 } }));
+    const roomy = await makeTestApp({ views, dedupe: { window: 'forever' } }, { roles: true });
+    const dataDir = roomy.config.dataDir;
+    await roomy.handle.ready;
+    const res = await roomy.app.inject({ method: 'POST', url: '/v1/events', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(events) });
+    expect(res.statusCode).toBe(202);
+    await roomy.app.close();
+    await roomy.node!.close();
+    await roomy.handle.close();
+    const tight = await makeTestApp({ dataDir, views, dedupe: { window: 'forever' }, speed: { maxDedupeMemory: '100KB' } }).catch((e: unknown) => e);
+    // makeTestApp without roles does not start the node; start one by hand to see it refuse.
+    const { BraidNode } = await import('../../serving/node.js');
+    const { createLogger } = await import('../../shared/logger.js');
+    const t = tight as TestApp;
+    const node = new BraidNode(t.config, createLogger('silent'));
+    const err = await node.start(t.handle).catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toBe('invalid_config');
+    expect((err as Error).message).toMatch(/dedupe\.window \(forever\) holds 2000 ids .* more than speed\.maxDedupeMemory \(100 KB\); shorten dedupe\.window or raise speed\.maxDedupeMemory/);
+    await node.close();
+    await t.close();
+    await roomy.close();
+  });
+});

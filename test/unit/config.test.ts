@@ -38,6 +38,7 @@ describe('configuration', () => {
       'logging.level': ['debug', 'debug'],
       'dedupe.window': ['7d', '7d'],
       'batch.memoryLimit': ['512MB', '512MB'],
+      'speed.maxDedupeMemory': ['64MB', '64MB'],
       'batch.schedule': ['0 * * * *', '0 * * * *'],
       'verify.schedule': ['0 * * * *', '0 * * * *'],
       mode: ['kappa', 'kappa'],
