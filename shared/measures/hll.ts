@@ -24,8 +24,22 @@ export function hllInit(): HllState {
   return { sparse: new Map(), dense: null };
 }
 
+// Distinct values repeat (users, devices): the last hashes are remembered, packed as
+// idx * 64 + rank, so a repeated value costs a Map lookup instead of an md5.
+const CACHE_LIMIT = 65_536;
+const cache = new Map<string, number>();
+
 /** The register index and rank of a value's string form. */
 export function hllHash(s: string): { idx: number; rank: number } {
+  const packed = cache.get(s);
+  if (packed !== undefined) return { idx: packed >>> 6, rank: packed & 63 };
+  const hashed = hashOnce(s);
+  if (cache.size >= CACHE_LIMIT) cache.clear();
+  cache.set(s, hashed.idx * 64 + hashed.rank);
+  return hashed;
+}
+
+function hashOnce(s: string): { idx: number; rank: number } {
   const d = createHash('md5').update(s, 'utf8').digest();
   const lo = d.readUInt32LE(0);
   const hi = d.readUInt32LE(4);
