@@ -20,8 +20,6 @@ export interface RoleMetricsOptions {
   readonly node?: BraidNode;
   /** which role families to register: those of a role this process never runs stay out */
   readonly roles: { readonly archive: boolean; readonly batch: boolean; readonly speed: boolean };
-  /** for tests */
-  readonly now?: () => number;
 }
 
 export function registerRoleMetrics(options: RoleMetricsOptions): void {
@@ -29,21 +27,25 @@ export function registerRoleMetrics(options: RoleMetricsOptions): void {
   const { node, roles } = options;
   if (!node) return;
   if (roles.archive) registerArchiveMetrics(options.registry, node);
-  if (roles.batch) registerBatchMetrics(options.registry, node, options.now ?? Date.now);
+  if (roles.batch) registerBatchMetrics(options.registry, node);
   if (roles.speed) registerSpeedMetrics(options.registry, node);
   registerKappaMetrics(options.registry, node);
 }
 
-/** One `endPosition()` per scrape, shared by the gauges that need it (a Kafka admin call). */
+/**
+ * One `endPosition()` per scrape (a Kafka admin call), shared by the gauges that need it:
+ * the registry collects them concurrently, so they share the call in flight.
+ */
 function endPositionSampler(log: LogHandle): () => Promise<Position | undefined> {
-  let cached: { at: number; value: Promise<Position | undefined> } | undefined;
+  let inFlight: Promise<Position | undefined> | undefined;
   return () => {
-    const now = Date.now();
-    if (!cached || now - cached.at > 250) {
+    if (!inFlight) {
       const current = log.current();
-      cached = { at: now, value: current ? current.endPosition().catch(() => undefined) : Promise.resolve(undefined) };
+      inFlight = (current ? current.endPosition().catch(() => undefined) : Promise.resolve(undefined)).finally(() => {
+        inFlight = undefined;
+      });
     }
-    return cached.value;
+    return inFlight;
   };
 }
 
@@ -147,7 +149,7 @@ function registerArchiveMetrics(registry: Registry, node: BraidNode): void {
   followingCounter(registry, 'braid_archive_compactions_total', 'Compactions: runs of small Parquet files merged into one.', () => stats()?.compactions);
 }
 
-function registerBatchMetrics(registry: Registry, node: BraidNode, now: () => number): void {
+function registerBatchMetrics(registry: Registry, node: BraidNode): void {
   const runs = new Counter({
     name: 'braid_batch_runs_total',
     help: 'Finished batch runs by outcome (succeeded, failed) and trigger (schedule, api, cli).',
@@ -166,9 +168,10 @@ function registerBatchMetrics(registry: Registry, node: BraidNode, now: () => nu
     help: 'Archived records below the snapshot that finished batch runs read.',
     registers: [registry],
   });
-  // Every outcome exists from the start, so increase() sees the first failure.
+  // Every outcome exists from the start, so increase() sees the first run of each.
   for (const outcome of ['succeeded', 'failed']) {
     for (const trigger of ['schedule', 'api', 'cli']) runs.inc({ outcome, trigger }, 0);
+    seconds.zero({ outcome });
   }
   node.onBatchRunFinished((run) => {
     const outcome = run.state === 'succeeded' ? 'succeeded' : 'failed';
@@ -177,7 +180,7 @@ function registerBatchMetrics(registry: Registry, node: BraidNode, now: () => nu
     recordsRead.inc(run.progress.recordsRead);
   });
 
-  const registeredAt = now();
+  const registeredAt = Date.now();
   const current = () => node.batch?.current();
   stateGauge(registry, 'braid_batch_serving_version', 'The batch version queries are answered from; 0 before the first run succeeds.', () => (node.batch ? (current()?.version ?? 0) : undefined));
   stateGauge(registry, 'braid_batch_last_success_timestamp_seconds', 'When the serving batch version was published (the last successful run); 0 = never.', () =>
@@ -190,7 +193,7 @@ function registerBatchMetrics(registry: Registry, node: BraidNode, now: () => nu
     () => {
       if (!node.batch) return undefined;
       const v = current();
-      return Math.max(0, (now() - (v ? Date.parse(v.createdAt) : registeredAt)) / 1000);
+      return Math.max(0, (Date.now() - (v ? Date.parse(v.createdAt) : registeredAt)) / 1000);
     },
   );
   stateGauge(registry, 'braid_batch_run_in_progress', '1 while a batch run is going.', () => {

@@ -141,9 +141,16 @@ export class SpeedLayer {
       return;
     }
     this.#options.logger.info({ version: version.version, snapshot: version.snapshot }, 'speed layer rebuilding to a snapshot it did not cut');
-    this.#rebuilding ??= this.#rebuild(version).finally(() => {
-      this.#rebuilding = undefined;
-    });
+    this.#rebuilding ??= this.#rebuild(version)
+      .catch((err: unknown) => {
+        // Nobody awaits a rebuild: unhandled, its failure (a log read, the dedupe memory
+        // limit) would end the process. The old pair keeps answering, still exact; the
+        // next published version tries again.
+        this.#options.logger.error({ err, version: version.version }, 'speed layer could not rebuild to the published snapshot; it keeps answering from the version it is paired with');
+      })
+      .finally(() => {
+        this.#rebuilding = undefined;
+      });
   }
 
   /**

@@ -19,6 +19,8 @@ export const viewRoutes: FastifyPluginAsync<ViewRoutesOptions> = async (app, { q
     // Labels only from the config's view names and the known sources: a client's typo
     // must not create a time series.
     const known = new Set(queries.views().map((v) => v.def.name));
+    // Every view and source from the start, so rate() sees the first answers too.
+    for (const view of known) for (const source of Sources) metrics.seconds.zero({ view, source });
     app.addHook('onResponse', async (request, reply) => {
       if (request.routeOptions.url !== '/v1/views/:name') return;
       const name = (request.params as { name?: string }).name ?? '';
