@@ -1,0 +1,178 @@
+/**
+ * Lambda query latency under concurrent load:
+ *
+ *   node --import tsx bench/query.ts [--groups 100000] [--connections 16] [--duration 10]
+ *
+ * Starts a real `braid start` process (embedded log, in a temp directory) with two views of
+ * about `groups` groups each (one hour bucket × country × user): `big` with count, sum, avg
+ * and max; `big_sketches` with a distinct count and quantiles too. 75 % of the events go
+ * into a batch version, the rest stay in the speed layer, so every Lambda answer merges
+ * both. For each query shape: the median of 5 requests alone (the work of one answer), then
+ * autocannon with `connections` concurrent connections for `duration` seconds: latency
+ * p50/p99 and requests/s. The server answers on one thread, so under load a request waits
+ * for the ones queued before it; a shape whose single answer takes over a second is not
+ * load-tested.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { request } from 'undici';
+
+const { values: args } = parseArgs({
+  options: {
+    groups: { type: 'string', default: '100000' },
+    connections: { type: 'string', default: '16' },
+    duration: { type: 'string', default: '10' },
+  },
+});
+const groups = Number(args.groups);
+const connections = Number(args.connections);
+const duration = Number(args.duration);
+const COUNTRIES = ['DE', 'FR', 'US', 'GB', 'JP', 'BR', 'IN', 'ES', 'NL', 'IT'];
+
+const common = { events: ['purchase'], granularity: 'hour', dimensions: ['data.country', 'key'] };
+const views = [
+  { name: 'big', ...common, measures: { orders: 'count', revenue: { sum: 'data.amount' }, basket: { avg: 'data.amount' }, biggest: { max: 'data.amount' } } },
+  {
+    name: 'big_sketches',
+    ...common,
+    measures: { orders: 'count', revenue: { sum: 'data.amount' }, buyers: { distinct: 'id' }, amount_q: { quantile: 'data.amount', q: [0.5, 0.95, 0.99] } },
+  },
+];
+
+const QUERIES: Array<[string, string]> = [
+  ['roll-up of every group to 10 rows', '/v1/views/big?granularity=day&group_by=data.country'],
+  ['one country, 100 rows', '/v1/views/big?where.data.country=DE&limit=100'],
+  ['one user', '/v1/views/big?where.key=user-4242'],
+  ['a page of 1 000 rows', '/v1/views/big?limit=1000'],
+  ['roll-up with sketches (distinct, quantiles)', '/v1/views/big_sketches?granularity=day&group_by=data.country'],
+  ['one country with sketches, 100 rows', '/v1/views/big_sketches?where.data.country=DE&limit=100'],
+];
+
+async function startBraid(dir: string): Promise<{ url: string; stop(): Promise<void> }> {
+  const config = path.join(dir, 'braid.yaml');
+  await writeFile(config, JSON.stringify({ batch: { schedule: 'off' }, views, logging: { level: 'warn' }, ingest: { maxBatchEvents: 10_000 } }));
+  const bin = fileURLToPath(new URL('../bin/braid.js', import.meta.url));
+  const child = spawn(process.execPath, ['--max-old-space-size=8192', bin, 'start', '--config', config, '--data-dir', path.join(dir, 'data'), '--port', '0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      const m = /braid is up at (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`braid exited (${code}):\n${out}`)));
+  });
+  return {
+    url,
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+async function post(url: string, body: unknown, expected: number): Promise<any> {
+  const res = await request(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const text = await res.body.text();
+  if (res.statusCode !== expected) throw new Error(`${url}: ${res.statusCode} ${text}`);
+  return JSON.parse(text);
+}
+
+async function ingest(url: string, from: number, to: number, time: number): Promise<void> {
+  for (let i = from; i < to; i += 10_000) {
+    const events = [];
+    for (let j = i; j < Math.min(to, i + 10_000); j++) {
+      const user = j % groups;
+      events.push({ id: `order-${j}`, type: 'purchase', time, key: `user-${user}`, data: { country: COUNTRIES[user % COUNTRIES.length], amount: 1 + (j % 25_000) / 100 } });
+    }
+    await post(`${url}/v1/events`, events, 202);
+  }
+}
+
+/** Waits until the server answers a probe at once: requests a previous load left queued are done. */
+async function idle(url: string): Promise<void> {
+  for (;;) {
+    const t0 = performance.now();
+    await (await request(`${url}/healthz`)).body.dump();
+    if (performance.now() - t0 < 20) return;
+  }
+}
+
+async function json(url: string): Promise<any> {
+  const res = await request(url);
+  return res.body.json();
+}
+
+const dir = await mkdtemp(path.join(tmpdir(), 'braid-bench-query-'));
+const braid = await startBraid(dir);
+try {
+  const total = 2 * groups;
+  const time = Math.floor(Date.now() / 3_600_000) * 3_600_000 + 60_000; // one hour bucket, not in the future
+  const started = performance.now();
+  await ingest(braid.url, 0, Math.floor(total * 0.75), time);
+  const run = await post(`${braid.url}/v1/batch/runs`, {}, 202);
+  for (;;) {
+    const info = await json(`${braid.url}/v1/batch/runs/${run.id}`);
+    if (info.state === 'succeeded') break;
+    if (info.state === 'failed') throw new Error(`batch run failed: ${info.error}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await ingest(braid.url, Math.floor(total * 0.75), total, time);
+  for (;;) {
+    const status = await json(`${braid.url}/v1/status`);
+    if (Object.values(status.speed.lag as Record<string, number>).every((n) => n === 0)) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const status = await json(`${braid.url}/v1/status`);
+  const check = await json(`${braid.url}/v1/views/big?granularity=day&group_by=`);
+  process.stderr.write(
+    `loaded ${total} events in ${((performance.now() - started) / 1000).toFixed(1)} s; batch version ${status.batch.version} at ${JSON.stringify(status.batch.snapshot)}, speed groups ${status.speed.groups}; orders in the answer: ${check.rows[0].orders}\n`,
+  );
+
+  const results: Record<string, unknown>[] = [];
+  for (const [name, query] of QUERIES) {
+    await idle(braid.url);
+    // Alone first: the work of one answer, with nothing queued before it.
+    const alone: number[] = [];
+    let rows = 0;
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now();
+      const res = await request(`${braid.url}${query}`);
+      rows = ((await res.body.json()) as { rows: unknown[] }).rows.length;
+      alone.push(performance.now() - t0);
+    }
+    alone.sort((a, b) => a - b);
+    const row: Record<string, unknown> = { query: name, path: query, rows, aloneMedianMs: Math.round(alone[2]!) };
+    if (alone[2]! > 1_000) {
+      row.underLoad = `skipped: one answer takes ${(alone[2]! / 1000).toFixed(1)} s of the server's only thread`;
+    } else {
+      const result = await autocannon({ url: `${braid.url}${query}`, connections, duration, timeout: 60 });
+      Object.assign(row, {
+        p50ms: result.latency.p50,
+        p99ms: result.latency.p99,
+        maxMs: result.latency.max,
+        requestsPerSecond: Math.round(result.requests.average * 10) / 10,
+        responses: result.requests.total,
+        non2xx: result.non2xx,
+        errors: result.errors,
+        timeouts: result.timeouts,
+      });
+    }
+    results.push(row);
+    process.stderr.write(`${JSON.stringify(row)}\n`);
+  }
+  process.stdout.write(`${JSON.stringify({ groups, events: total, connections, durationSeconds: duration, node: process.version, results }, null, 2)}\n`);
+} finally {
+  await braid.stop();
+  await rm(dir, { recursive: true, force: true });
+}
