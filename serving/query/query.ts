@@ -49,7 +49,8 @@ export function answerQuery(view: CompiledView, sources: ReadonlyArray<Iterable<
         group = { bucket, dims, states: measures.map((m) => m.init()) };
         groups.set(key, group);
       }
-      for (let i = 0; i < measures.length; i++) group.states[i] = measures[i]!.merge(group.states[i], row.states[i]);
+      // The group's states start from init(): they are this query's own, absorbed in place.
+      for (let i = 0; i < measures.length; i++) group.states[i] = measures[i]!.absorb(group.states[i], row.states[i]);
     }
   }
   const ordered = [...groups.values()].sort((a, b) => a.bucket - b.bucket || compareDims(a.dims, b.dims));

@@ -33,9 +33,12 @@ export function mergeRows(view: CompiledView, sources: ReadonlyArray<Iterable<Vi
   for (const source of sources) {
     for (const row of source) {
       const key = groupKey(row.bucket, row.dims);
-      const have = out.get(key);
-      if (!have) out.set(key, { bucket: row.bucket, dims: row.dims, states: [...row.states] });
-      else have.states = view.measures.map((m, i) => m.merge(have.states[i], row.states[i]));
+      let have = out.get(key);
+      if (!have) {
+        have = { bucket: row.bucket, dims: row.dims, states: view.measures.map((m) => m.init()) };
+        out.set(key, have);
+      }
+      for (let i = 0; i < view.measures.length; i++) have.states[i] = view.measures[i]!.absorb(have.states[i], row.states[i]);
     }
   }
   return out;

@@ -82,6 +82,19 @@ function densify(state: HllState): void {
   state.sparse = null;
 }
 
+/** Register-wise max into `into` (which the caller owns); `from` is not changed. */
+export function hllAbsorb(into: HllState, from: HllState): HllState {
+  if (from.dense) {
+    if (!into.dense) densify(into);
+    const d = into.dense!;
+    const fd = from.dense;
+    for (let i = 0; i < HLL_M; i++) if (fd[i]! > d[i]!) d[i] = fd[i]!;
+    return into;
+  }
+  for (const [i, r] of from.sparse!) hllAddHash(into, i, r);
+  return into;
+}
+
 /** Register-wise max; neither input is changed. */
 export function hllMerge(a: HllState, b: HllState): HllState {
   const out: HllState = a.dense ? { sparse: null, dense: a.dense.slice() } : { sparse: new Map(a.sparse!), dense: null };

@@ -1,5 +1,5 @@
-import { hllAdd, hllEstimate, hllInit, hllMerge, type HllState } from './hll.js';
-import { sketchAdd, sketchInit, sketchMerge, sketchQuantile, type SketchState } from './sketch.js';
+import { hllAbsorb, hllAdd, hllEstimate, hllInit, hllMerge, type HllState } from './hll.js';
+import { sketchAbsorb, sketchAdd, sketchInit, sketchMerge, sketchQuantile, type SketchState } from './sketch.js';
 
 /**
  * Every measure is a monoid (design section 4): `init()` is the identity, `merge` is
@@ -15,6 +15,12 @@ export interface Measure<S = unknown, R = unknown> {
   init(): S;
   add(state: S, value: unknown): S;
   merge(a: S, b: S): S;
+  /**
+   * `merge` for an accumulator the caller owns: folds `from` into `into`, may update `into`
+   * and returns it; never changes `from`. Queries and loads roll up thousands of groups
+   * through this without copying sketches per row.
+   */
+  absorb(into: S, from: S): S;
   result(state: S): R;
 }
 
@@ -34,6 +40,7 @@ export const count: Measure<number, number> = {
   init: () => 0,
   add: (s) => s + 1,
   merge: (a, b) => a + b,
+  absorb: (a, b) => a + b,
   result: (s) => s,
 };
 
@@ -45,6 +52,7 @@ export const sum: Measure<number | null, number | null> = {
     return x === undefined ? s : (s ?? 0) + x;
   },
   merge: (a, b) => (a === null ? b : b === null ? a : a + b),
+  absorb: (a, b) => (a === null ? b : b === null ? a : a + b),
   result: (s) => s,
 };
 
@@ -56,6 +64,7 @@ const extreme = (kind: 'min' | 'max', pick: (a: number, b: number) => number): M
     return x === undefined ? s : s === null ? x : pick(s, x);
   },
   merge: (a, b) => (a === null ? b : b === null ? a : pick(a, b)),
+  absorb: (a, b) => (a === null ? b : b === null ? a : pick(a, b)),
   result: (s) => s,
 });
 export const min = extreme('min', Math.min);
@@ -77,6 +86,11 @@ export const avg: Measure<AvgState, number | null> = {
     return s;
   },
   merge: (a, b) => ({ sum: a.sum + b.sum, count: a.count + b.count }),
+  absorb: (into, from) => {
+    into.sum += from.sum;
+    into.count += from.count;
+    return into;
+  },
   result: (s) => (s.count === 0 ? null : s.sum / s.count),
 };
 
@@ -98,6 +112,7 @@ export const distinct: Measure<HllState, number> = {
     return form === undefined ? s : hllAdd(s, form);
   },
   merge: hllMerge,
+  absorb: hllAbsorb,
   result: hllEstimate,
 };
 
@@ -110,6 +125,7 @@ export function quantile(q: readonly number[]): Measure<SketchState, Record<stri
       return x === undefined ? s : sketchAdd(s, x);
     },
     merge: sketchMerge,
+    absorb: sketchAbsorb,
     result: (s) => (s.count === 0 ? null : Object.fromEntries(q.map((p) => [String(p), sketchQuantile(s, p)]))),
   };
 }

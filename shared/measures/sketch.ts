@@ -45,6 +45,15 @@ function bump(map: Map<number, number>, key: number, by: number): void {
   map.set(key, (map.get(key) ?? 0) + by);
 }
 
+/** Bucket-wise sum into `into` (which the caller owns); `from` is not changed. */
+export function sketchAbsorb(into: SketchState, from: SketchState): SketchState {
+  for (const [i, c] of from.pos) bump(into.pos, i, c);
+  for (const [i, c] of from.neg) bump(into.neg, i, c);
+  into.zero += from.zero;
+  into.count += from.count;
+  return into;
+}
+
 export function sketchMerge(a: SketchState, b: SketchState): SketchState {
   const out: SketchState = { pos: new Map(a.pos), neg: new Map(a.neg), zero: a.zero + b.zero, count: a.count + b.count };
   for (const [i, c] of b.pos) bump(out.pos, i, c);

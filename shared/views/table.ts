@@ -44,7 +44,7 @@ export class ViewTable {
   mergeRow(bucket: number, dims: readonly (string | null)[], states: readonly unknown[]): void {
     const row = this.#row(bucket, dims);
     const { measures } = this.view;
-    for (let i = 0; i < measures.length; i++) row.states[i] = measures[i]!.merge(row.states[i], states[i]);
+    for (let i = 0; i < measures.length; i++) row.states[i] = measures[i]!.absorb(row.states[i], states[i]);
   }
 
   #row(bucket: number, dims: readonly (string | null)[]): ViewRow {

@@ -70,6 +70,16 @@ describe.each(specs)('measure $kind is a monoid', (spec) => {
     }));
   });
 
+  it('absorbs into an owned state exactly as it merges, leaving the source unchanged', () => {
+    fc.assert(fc.property(values, values, (a, b) => {
+      const [sa, sb] = [fold(m, a), fold(m, b)];
+      const cb = canonical(sb);
+      const merged = canonical(m.merge(fold(m, a), sb));
+      expect(canonical(m.absorb(sa, sb))).toEqual(merged);
+      expect(canonical(sb)).toEqual(cb);
+    }));
+  });
+
   it('does not change its inputs when merging', () => {
     fc.assert(fc.property(values, values, (a, b) => {
       const [sa, sb] = [fold(m, a), fold(m, b)];
