@@ -30,7 +30,7 @@ export async function makeTestApp(
   options: { gate?: Promise<void>; roles?: boolean } = {},
 ): Promise<TestApp> {
   const dir = await mkdtemp(path.join(tmpdir(), 'braid-test-'));
-  const config = resolveConfig({ dataDir: dir, logging: { level: 'silent' }, batch: { schedule: 'off' }, ...settings });
+  const config = resolveConfig({ dataDir: dir, logging: { level: 'silent' }, batch: { schedule: 'off' }, verify: { schedule: 'off' }, ...settings });
   const logger = createLogger('silent');
   const registry = new Registry();
   const handle = new LogHandle({
