@@ -14,7 +14,9 @@ export interface BraidProcess {
 /** Starts `braid start` as a real process on a free port and waits until it says it is up. */
 export async function startBraidProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<BraidProcess> {
   const child = spawn(process.execPath, [bin, 'start', '--port', '0', ...args], {
-    env: { ...process.env, BRAID_LOGGING_LEVEL: 'warn', ...env },
+    // The embedded log unless a test asks for Kafka: a BRAID_KAFKA_BROKERS set for the test
+    // run must not switch the child over silently.
+    env: { ...process.env, BRAID_LOGGING_LEVEL: 'warn', BRAID_KAFKA_BROKERS: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
