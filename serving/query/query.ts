@@ -1,4 +1,4 @@
-import { bucketOf, Granularities, type CompiledView, type Granularity, type ViewRow } from '../../shared/views/index.js';
+import { bucketOf, Granularities, type CompiledView, type Granularity, type ViewRow, type ViewTable } from '../../shared/views/index.js';
 
 /** A query on one view (design section 8), parsed and checked against the view. */
 export interface ViewQuery {
@@ -16,6 +16,13 @@ export interface ViewQuery {
 
 export type AnswerRow = Record<string, unknown> & { bucket: string };
 
+interface Group {
+  readonly bucket: number;
+  readonly dims: (string | null)[];
+  states: unknown[];
+}
+type Groups = Map<string, Group>;
+
 /**
  * Merges the rows of every source (a batch version, the speed layer's accumulators, a
  * replay) group by group, rolling up to the asked granularity and dimensions by merging
@@ -23,8 +30,42 @@ export type AnswerRow = Record<string, unknown> & { bucket: string };
  * only then turns states into results.
  */
 export function answerQuery(view: CompiledView, sources: ReadonlyArray<Iterable<ViewRow>>, q: ViewQuery): AnswerRow[] {
-  const { measures, measureNames, def } = view;
-  const groups = new Map<string, { bucket: number; dims: (string | null)[]; states: unknown[] }>();
+  return present(view, aggregate(view, sources, q), q);
+}
+
+// A batch table never changes once loaded, so its roll-up for a query is kept (per table,
+// dropped with it) and only the speed layer's few recent rows are merged per request.
+const rollups = new WeakMap<ViewTable, Map<string, Groups>>();
+const ROLLUPS_PER_TABLE = 64;
+
+/** answerQuery for an immutable base table plus live sources, reusing the base's roll-up. */
+export function answerQueryOver(view: CompiledView, base: ViewTable, live: ReadonlyArray<Iterable<ViewRow>>, q: ViewQuery): AnswerRow[] {
+  let cache = rollups.get(base);
+  if (!cache) {
+    cache = new Map();
+    rollups.set(base, cache);
+  }
+  const key = JSON.stringify([q.from, q.to, q.granularity, q.groupBy, [...q.where].map(([i, v]) => [i, [...v].sort()]).sort()]);
+  let baseGroups = cache.get(key);
+  if (!baseGroups) {
+    baseGroups = aggregate(view, [base.rows.values()], q);
+    if (cache.size >= ROLLUPS_PER_TABLE) cache.delete(cache.keys().next().value!);
+    cache.set(key, baseGroups);
+  }
+  // The live groups are this request's own: the cached base states are absorbed into them,
+  // never the other way round.
+  const merged: Groups = new Map(baseGroups);
+  for (const [k, g] of aggregate(view, live, q)) {
+    const b = baseGroups.get(k);
+    if (b) for (let i = 0; i < view.measures.length; i++) g.states[i] = view.measures[i]!.absorb(g.states[i], b.states[i]);
+    merged.set(k, g);
+  }
+  return present(view, merged, q);
+}
+
+function aggregate(view: CompiledView, sources: ReadonlyArray<Iterable<ViewRow>>, q: ViewQuery): Groups {
+  const { measures, def } = view;
+  const groups: Groups = new Map();
   const size = Granularities[q.granularity];
   for (const source of sources) {
     for (const row of source) {
@@ -53,6 +94,11 @@ export function answerQuery(view: CompiledView, sources: ReadonlyArray<Iterable<
       for (let i = 0; i < measures.length; i++) group.states[i] = measures[i]!.absorb(group.states[i], row.states[i]);
     }
   }
+  return groups;
+}
+
+function present(view: CompiledView, groups: Groups, q: ViewQuery): AnswerRow[] {
+  const { measures, measureNames, def } = view;
   const ordered = [...groups.values()].sort((a, b) => a.bucket - b.bucket || compareDims(a.dims, b.dims));
   return ordered.slice(0, q.limit).map((g) => {
     const out: AnswerRow = { bucket: new Date(g.bucket).toISOString() };

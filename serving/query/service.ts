@@ -1,7 +1,7 @@
 import { BraidError } from '../../shared/errors.js';
 import type { Position } from '../../shared/log/types.js';
 import { viewKey, type CompiledView, type ViewRow, type ViewTable } from '../../shared/views/index.js';
-import { answerQuery, type AnswerRow } from './query.js';
+import { answerQuery, answerQueryOver, type AnswerRow } from './query.js';
 import { parseViewQuery, type Source } from './params.js';
 
 /** A published batch version, loaded: what `source=batch` answers from. */
@@ -83,16 +83,17 @@ export class QueryService {
     }
     // The definition answered with may be an older one still being served while the
     // configured one is rebuilt (view evolution); parameters are checked against it.
-    const answerWith = (view: CompiledView, position: Position, batch: Answer['batch'], sources: ReadonlyArray<Iterable<ViewRow>>): Answer => {
+    const answerWith = (view: CompiledView, position: Position, batch: Answer['batch'], sources: ReadonlyArray<Iterable<ViewRow>>, base?: ViewTable): Answer => {
       const { query } = parseViewQuery(view, withSource);
-      return { view: name, source, granularity: query.granularity, definitionVersion: view.version, position, batch, rows: answerQuery(view, sources, query) };
+      const rows = base ? answerQueryOver(view, base, sources, query) : answerQuery(view, sources, query);
+      return { view: name, source, granularity: query.granularity, definitionVersion: view.version, position, batch, rows };
     };
     switch (source) {
       case 'batch': {
         const batch = this.#batchVersion();
         const table = batch.tables.get(name);
         if (!table) throw new BraidError('not_ready', `view "${name}" is newer than batch version ${batch.version}; the next batch run computes it`);
-        return answerWith(table.view, batch.snapshot, { version: batch.version, snapshot: batch.snapshot }, [table.rows.values()]);
+        return answerWith(table.view, batch.snapshot, { version: batch.version, snapshot: batch.snapshot }, [], table);
       }
       case 'lambda':
       case 'speed': {
@@ -102,8 +103,7 @@ export class QueryService {
           throw new BraidError('not_ready', `view "${name}" was added after batch version ${speed.batch?.version}; it is served once a batch run computes it (one starts when braid starts)`);
         }
         const batchTable = source === 'lambda' ? speed.batch?.tables.get(name) : undefined;
-        const sources = batchTable ? [batchTable.rows.values(), ...speed.sources] : speed.sources;
-        return answerWith(speed.view, speed.position, speed.batch ? { version: speed.batch.version, snapshot: speed.batch.snapshot } : null, sources);
+        return answerWith(speed.view, speed.position, speed.batch ? { version: speed.batch.version, snapshot: speed.batch.snapshot } : null, speed.sources, batchTable);
       }
       case 'kappa': {
         if (kappaMode) {
