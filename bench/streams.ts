@@ -1,0 +1,435 @@
+/**
+ * Stream aggregation, braid's speed layer vs Kafka Streams (issue 7, item 1):
+ *
+ *   node --import tsx bench/streams.ts [events=1000000] [--partitions 4] [--threads 1] [--brokers 127.0.0.1:9092] [--keep]
+ *
+ * One view, computed three ways over the same topic of the same broker:
+ *
+ *   view     page_view events, per minute and data.country: count, sum of data.latency_ms,
+ *            distinct key (braid's HyperLogLog, p = 14)
+ *
+ * Steps:
+ *   build    the Kafka Streams peer (bench/peers/kafka-streams, `mvn -q -B package`)
+ *   fill     a fresh topic with N demo events (shared/demo, duplicateRate 0: every id is
+ *            unique, so braid's dedupe drops nothing and the peer needs no dedupe of its own;
+ *            late events stay in). The exact answer is computed from the same events here.
+ *   read     raw kafkajs read of the whole topic (braid's KafkaLog reader, nothing done per
+ *            record): the ceiling for the speed layer. Fresh process.
+ *   braid    SpeedLayer.start() over the topic with the view: read, decode, dedupe, fold,
+ *            until the end. Fresh process; its groups are written to a file.
+ *   streams  the peer (one JVM, --threads stream threads) from the beginning with a fresh
+ *            application.id until it has consumed the end offsets; its groups to a file.
+ *
+ * Before any rate is printed, every group is compared: braid against the peer (count
+ * exact, sum within 1e-9 relative, HyperLogLog registers equal by checksum and estimates
+ * equal) and both against the exact answer (count, sum; braid's distinct estimate within
+ * HyperLogLog's error of the exact distinct count — four standard errors, or for small sets
+ * the register collisions linear counting loses — and its largest error reported). If
+ * anything differs, the differences are printed instead and the bench exits 1.
+ *
+ * Writes bench/results/streams-<date>.json (streams-<date>-mismatch.json when the answers differ). The topic is deleted afterwards (--keep keeps it).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Kafka, logLevel } from 'kafkajs';
+import { pino } from 'pino';
+import { DemoGenerator } from '../shared/demo/generator.js';
+import { encodeEvent, parseEventTime, recordKey, type StoredEvent } from '../shared/events/index.js';
+import { KafkaLog } from '../shared/log/kafka/index.js';
+import type { Position } from '../shared/log/types.js';
+import { hllEstimate, hllRegisters, HLL_M, type HllState } from '../shared/measures/hll.js';
+import { bucketOf, compileView, parseViews, type CompiledView } from '../shared/views/index.js';
+import { SpeedLayer } from '../speed/speed-layer.js';
+
+const { values: args, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    partitions: { type: 'string', default: '4' },
+    brokers: { type: 'string', default: process.env.BRAID_KAFKA_BROKERS ?? '127.0.0.1:9092' },
+    threads: { type: 'string', default: '1' },
+    keep: { type: 'boolean', default: false },
+    phase: { type: 'string' },
+    topic: { type: 'string' },
+    out: { type: 'string' },
+  },
+});
+const events = Number(positionals[0] ?? '1000000');
+const partitions = Number(args.partitions);
+const brokers = args.brokers!.split(',');
+const threads = Number(args.threads);
+const WINDOW_MS = 86_400_000; // the demo config's dedupe window, 24 h
+const silent = pino({ level: 'silent' });
+const here = fileURLToPath(new URL('.', import.meta.url));
+const peerDir = join(here, 'peers', 'kafka-streams');
+
+/** The view on both sides; the peer takes the same three choices as arguments. */
+const VIEW = { type: 'page_view', dimension: 'country', sum: 'latency_ms' } as const;
+
+function view(): CompiledView {
+  const [def] = parseViews([
+    {
+      name: 'pv_country_minute',
+      events: [VIEW.type],
+      granularity: 'minute',
+      dimensions: [`data.${VIEW.dimension}`],
+      measures: { n: 'count', total: { sum: `data.${VIEW.sum}` }, users: { distinct: 'key' } },
+    },
+  ]);
+  return compileView(def!);
+}
+
+/** One group as both sides report it. */
+interface Row {
+  bucket: number;
+  dim: string | null;
+  count: number;
+  sum: number | null;
+  distinct: number;
+  registers: number;
+  checksum: number;
+}
+
+const CHECKSUM_MOD = 1_000_000_007;
+
+/** Over the sorted non-zero registers: c = (c * 31 + idx * 64 + rank) mod 1e9+7, as StreamsAgg.java. */
+function registerChecksum(state: HllState): { registers: number; checksum: number } {
+  const pairs = hllRegisters(state);
+  let c = 0;
+  for (const [i, r] of pairs) c = (c * 31 + i * 64 + r) % CHECKSUM_MOD;
+  return { registers: pairs.length, checksum: c };
+}
+
+const rowKey = (bucket: number, dim: string | null) => `${bucket}|${dim ?? '\u0001null'}`;
+
+function openLog(topic: string) {
+  return KafkaLog.open({ brokers, topic, partitions, clientId: 'braid-bench-streams', logger: silent });
+}
+
+/** Demo events over one day without retries, stored as braid stores them. */
+function* demoEvents(n: number): Generator<StoredEvent> {
+  const generator = new DemoGenerator({ seed: 7, duplicateRate: 0 });
+  const start = Date.now() - 86_400_000;
+  const step = 86_400_000 / n;
+  for (let i = 0; i < n; i++) {
+    const raw = generator.next(Math.floor(start + i * step));
+    const time = parseEventTime(raw.time);
+    if (!time.ok) throw new Error(time.reason);
+    yield { id: raw.id, type: raw.type, time: time.ms, ...(raw.key ? { key: raw.key } : {}), ...(raw.data ? { data: raw.data } : {}) };
+  }
+}
+
+interface Truth {
+  count: number;
+  sum: number | null;
+  users: Set<string>;
+}
+
+/** Appends the events and computes the exact answer from them on the way. */
+async function fill(topic: string): Promise<{ end: Position; seconds: number; truth: Map<string, Truth> }> {
+  const truth = new Map<string, Truth>();
+  const log = await openLog(topic);
+  try {
+    const have = Object.values(await log.endPosition()).reduce((a, b) => a + b, 0);
+    if (have > 0) throw new Error(`topic ${topic} is not empty`);
+    const started = performance.now();
+    const inFlight = new Set<Promise<unknown>>();
+    let batch: { key: string; value: Buffer }[] = [];
+    for (const event of demoEvents(events)) {
+      batch.push({ key: recordKey(event), value: encodeEvent(event) });
+      if (event.type === VIEW.type) {
+        const d = event.data?.[VIEW.dimension];
+        const dim = typeof d === 'string' ? d : typeof d === 'number' || typeof d === 'boolean' ? JSON.stringify(d) : null;
+        const k = rowKey(bucketOf(event.time, 'minute'), dim);
+        let t = truth.get(k);
+        if (!t) truth.set(k, (t = { count: 0, sum: null, users: new Set() }));
+        t.count++;
+        const x = event.data?.[VIEW.sum];
+        if (typeof x === 'number') t.sum = (t.sum ?? 0) + x;
+        t.users.add(event.key ?? event.id);
+      }
+      if (batch.length === 5_000) {
+        const p = log.append(batch).finally(() => inFlight.delete(p));
+        inFlight.add(p);
+        batch = [];
+        if (inFlight.size >= 4) await Promise.race(inFlight);
+      }
+    }
+    if (batch.length > 0) await log.append(batch);
+    await Promise.all(inFlight);
+    const seconds = (performance.now() - started) / 1000;
+    return { end: await log.endPosition(), seconds, truth };
+  } finally {
+    await log.close();
+  }
+}
+
+async function phaseRead(topic: string): Promise<Record<string, unknown>> {
+  const log = await openLog(topic);
+  try {
+    const until = await log.endPosition();
+    const started = performance.now();
+    let n = 0;
+    let bytes = 0;
+    for await (const batch of log.read({ until, maxBatch: 5_000 })) {
+      n += batch.length;
+      for (const r of batch) bytes += r.value.length;
+    }
+    const seconds = (performance.now() - started) / 1000;
+    return { records: n, megabytes: round(bytes / 2 ** 20), seconds: round(seconds), eventsPerSecond: Math.round(n / seconds) };
+  } finally {
+    await log.close();
+  }
+}
+
+async function phaseBraid(topic: string, out: string): Promise<Record<string, unknown>> {
+  const v = view();
+  const log = await openLog(topic);
+  try {
+    const speed = new SpeedLayer({ log, views: [v], dedupeWindowMs: WINDOW_MS, base: () => undefined, logger: silent });
+    const started = performance.now();
+    await speed.start();
+    const seconds = (performance.now() - started) / 1000;
+    const stats = speed.stats();
+    const snapshot = speed.snapshot(v.def.name);
+    if (!snapshot?.whole) throw new Error('the speed layer cannot answer the view');
+    const rows: Row[] = [];
+    for (const source of snapshot.sources) {
+      for (const row of source) {
+        const [n, total, users] = row.states as [number, number | null, HllState];
+        rows.push({ bucket: row.bucket, dim: row.dims[0] ?? null, count: n, sum: total, distinct: hllEstimate(users), ...registerChecksum(users) });
+      }
+    }
+    await speed.close();
+    writeFileSync(out, JSON.stringify(rows));
+    const records = stats.folded + stats.duplicates;
+    return {
+      records,
+      duplicates: stats.duplicates,
+      groups: stats.groups,
+      seconds: round(seconds),
+      eventsPerSecond: Math.round(records / seconds),
+      rssMB: round(process.memoryUsage().rss / 2 ** 20),
+    };
+  } finally {
+    await log.close();
+  }
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+/** Runs a phase of this file in a fresh process; its last stdout line is the result. */
+function runPhase(phase: string, topic: string, out?: string): Record<string, unknown> {
+  const self = fileURLToPath(import.meta.url);
+  const extra = out ? ['--out', out] : [];
+  const child = spawnSync(process.execPath, ['--max-old-space-size=8192', '--import', 'tsx', self, String(events), '--partitions', String(partitions), '--brokers', brokers.join(','), '--phase', phase, '--topic', topic, ...extra], {
+    encoding: 'utf8',
+    maxBuffer: 64 * 2 ** 20,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  if (child.status !== 0) throw new Error(`phase ${phase} failed (${child.status ?? child.signal})`);
+  return JSON.parse(child.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+}
+
+function build(): number {
+  const started = performance.now();
+  const child = spawnSync('mvn', ['-q', '-B', 'package'], { cwd: peerDir, stdio: ['ignore', 'inherit', 'inherit'] });
+  if (child.status !== 0) throw new Error(`building ${peerDir} failed (${child.status ?? child.signal}); is Maven installed and Maven Central reachable?`);
+  return (performance.now() - started) / 1000;
+}
+
+/** Runs the peer; resolves with its timing line. Peak RSS from /proc while it runs. */
+async function runStreams(topic: string, end: Position, out: string): Promise<Record<string, unknown>> {
+  const ends = Array.from({ length: partitions }, (_, p) => end[p] ?? 0).join(',');
+  const javaArgs = [
+    '-Xmx2g',
+    '-Dorg.slf4j.simpleLogger.defaultLogLevel=warn',
+    '-cp',
+    `${join(peerDir, 'target', 'classes')}:${join(peerDir, 'target', 'lib', '*')}`,
+    'dev.braid.bench.StreamsAgg',
+    '--bootstrap', brokers.join(','),
+    '--topic', topic,
+    '--end', ends,
+    '--out', out,
+    '--threads', String(threads),
+    '--type', VIEW.type,
+    '--dimension', VIEW.dimension,
+    '--sum', VIEW.sum,
+  ];
+  const started = performance.now();
+  const child = spawn('java', javaArgs, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+  let peakRssKB = 0;
+  const sampler = setInterval(() => {
+    try {
+      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+      if (m) peakRssKB = Math.max(peakRssKB, Number(m[1]));
+    } catch {
+      // the process has ended
+    }
+  }, 50);
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  clearInterval(sampler);
+  if (code !== 0) throw new Error(`the Kafka Streams peer failed (exit ${code})`);
+  const timing = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+  return { ...timing, processWallSeconds: round((performance.now() - started) / 1000), peakRssMB: round(peakRssKB / 1024) };
+}
+
+/** Every difference between the two sides and against the exact answer (empty: the same answer). */
+function compare(braid: Row[], streams: Row[], truth: Map<string, Truth>): { problems: string[]; groups: number; maxDistinctError: number; maxDistinctRelError: number; distinctOff: number } {
+  const problems: string[] = [];
+  const b = new Map(braid.map((r) => [rowKey(r.bucket, r.dim), r]));
+  const s = new Map(streams.map((r) => [rowKey(r.bucket, r.dim), r]));
+  if (b.size !== braid.length) problems.push(`braid reported ${braid.length - b.size} groups twice`);
+  if (s.size !== streams.length) problems.push(`streams reported ${streams.length - s.size} groups twice`);
+  const closeSum = (x: number | null, y: number | null) => (x === null || y === null ? x === y : Math.abs(x - y) <= 1e-9 * Math.max(Math.abs(x), Math.abs(y), 1));
+  const stdErr = 1.04 / Math.sqrt(HLL_M);
+  let maxDistinctError = 0;
+  let maxDistinctRelError = 0;
+  let distinctOff = 0;
+  for (const k of new Set([...b.keys(), ...s.keys(), ...truth.keys()])) {
+    const x = b.get(k);
+    const y = s.get(k);
+    const t = truth.get(k);
+    if (!x || !y || !t) {
+      problems.push(`group ${k}: in ${[x && 'braid', y && 'streams', t && 'exact'].filter(Boolean).join(', ')} only`);
+      continue;
+    }
+    if (x.count !== y.count || x.count !== t.count) problems.push(`group ${k}: count braid ${x.count}, streams ${y.count}, exact ${t.count}`);
+    if (!closeSum(x.sum, y.sum) || !closeSum(x.sum, t.sum)) problems.push(`group ${k}: sum braid ${x.sum}, streams ${y.sum}, exact ${t.sum}`);
+    if (x.checksum !== y.checksum || x.registers !== y.registers) problems.push(`group ${k}: HyperLogLog registers differ (braid ${x.registers}/${x.checksum}, streams ${y.registers}/${y.checksum})`);
+    if (x.distinct !== y.distinct) problems.push(`group ${k}: distinct estimate braid ${x.distinct}, streams ${y.distinct}`);
+    const exact = t.users.size;
+    const err = Math.abs(x.distinct - exact);
+    maxDistinctError = Math.max(maxDistinctError, err);
+    maxDistinctRelError = Math.max(maxDistinctRelError, err / exact);
+    if (err > 0) distinctOff++;
+    // Small sets are in linear counting's range, where the estimate loses about one per
+    // register collision, Poisson with mean n²/2m: allow that mean plus four of its standard
+    // deviations plus three (at 30k groups of ~50 users, P(any group beyond) ≈ 1e-3); large
+    // sets get four standard errors of HyperLogLog.
+    const collisions = (exact * exact) / (2 * HLL_M);
+    const allowed = Math.max(4 * stdErr * exact, collisions + 4 * Math.sqrt(collisions) + 3);
+    if (err > allowed) problems.push(`group ${k}: distinct estimate ${x.distinct} is off the exact ${exact} by more than HyperLogLog's error allows (${allowed.toFixed(1)})`);
+  }
+  return { problems, groups: b.size, maxDistinctError, maxDistinctRelError: Math.round(maxDistinctRelError * 1e4) / 1e4, distinctOff };
+}
+
+/** Deletes the topic and the consumer groups this bench leaves (the peer's, the kafkajs readers'). */
+async function cleanUp(topic: string): Promise<void> {
+  const admin = new Kafka({ clientId: 'braid-bench-streams-cleanup', brokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith('braid-bench-streams-'));
+    // One group at a time: a group still holding a member is refused, the others go. The
+    // peer's own group keeps its member until the session times out (Kafka Streams does not
+    // leave the group on close), so it goes on the next run.
+    for (const g of groups) await admin.deleteGroups([g]).catch(() => undefined);
+    await admin.deleteTopics({ topics: [topic] });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+const rate = (x: unknown) => Number(x).toLocaleString('en-US');
+
+async function main(): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), 'braid-bench-streams-'));
+  const topic = `braid-bench-streams-${events}-${Date.now()}`;
+  const log = (s: string) => process.stderr.write(`${s}\n`);
+
+  const buildSeconds = build();
+  log(`build: ${round(buildSeconds)} s`);
+  const filled = await fill(topic);
+  log(`fill: ${events} events into ${topic} in ${round(filled.seconds)} s, end ${JSON.stringify(filled.end)}`);
+  try {
+    const read = runPhase('read', topic);
+    log(`read: ${JSON.stringify(read)}`);
+    const braidOut = join(work, 'braid.json');
+    const braid = runPhase('braid', topic, braidOut);
+    log(`braid: ${JSON.stringify(braid)}`);
+    const streamsOut = join(work, 'streams.json');
+    const streamsTiming = await runStreams(topic, filled.end, streamsOut);
+    log(`streams: ${JSON.stringify(streamsTiming)}`);
+
+    const check = compare(JSON.parse(readFileSync(braidOut, 'utf8')) as Row[], JSON.parse(readFileSync(streamsOut, 'utf8')) as Row[], filled.truth);
+    if (read.records !== events) check.problems.push(`raw read saw ${String(read.records)} records of ${events}`);
+    if (braid.records !== events) check.problems.push(`braid folded ${String(braid.records)} records of ${events}`);
+    if (streamsTiming.records !== events) check.problems.push(`streams saw ${String(streamsTiming.records)} records of ${events}`);
+
+    const result: Record<string, unknown> = {
+      date: new Date().toISOString(),
+      events,
+      partitions,
+      brokers,
+      topic,
+      view: { ...VIEW, granularity: 'minute', measures: ['count', `sum data.${VIEW.sum}`, 'distinct key (HLL p=14)'] },
+      demo: { seed: 7, duplicateRate: 0, lateRate: 0.03 },
+      streamThreads: threads,
+      node: process.version,
+      java: spawnSync('java', ['-version'], { encoding: 'utf8' }).stderr.split('\n')[0],
+      cpus: cpus().length,
+      loadavg: loadavg().map(round),
+      buildSeconds: round(buildSeconds),
+      fill: { seconds: round(filled.seconds), eventsPerSecond: Math.round(events / filled.seconds) },
+      check: { same: check.problems.length === 0, problemCount: check.problems.length, groups: check.groups, maxDistinctError: check.maxDistinctError, maxDistinctRelError: check.maxDistinctRelError, groupsWithDistinctError: check.distinctOff, problems: check.problems.slice(0, 50) },
+    };
+    if (check.problems.length === 0) {
+      const b = Number(braid.eventsPerSecond);
+      const sAll = Number(streamsTiming.eventsPerSecond);
+      const sRun = Number(streamsTiming.eventsPerSecondAfterStartup);
+      Object.assign(result, {
+        read,
+        braid,
+        streams: streamsTiming,
+        ratios: { braidOverStreams: round(b / sAll), braidOverStreamsAfterStartup: round(b / sRun), braidOverRawRead: round(b / Number(read.eventsPerSecond)) },
+      });
+    }
+    mkdirSync(join(here, 'results'), { recursive: true });
+    const file = join(here, 'results', `streams-${new Date().toISOString().slice(0, 10)}${check.problems.length > 0 ? '-mismatch' : ''}.json`);
+    writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+
+    if (check.problems.length > 0) {
+      process.stdout.write(`The answers differ (${check.problems.length} problems); no rate is reported.\n\n${check.problems.slice(0, 20).map((p) => `- ${p}`).join('\n')}\n`);
+      log(`wrote ${file}`);
+      process.exitCode = 1;
+      return;
+    }
+    const b = Number(braid.eventsPerSecond);
+    process.stdout.write(
+      [
+        `Same answer on ${check.groups} groups (count and sum exact, HyperLogLog registers equal; braid's distinct vs exact: off in ${check.distinctOff} groups, by at most ${check.maxDistinctError}, ${(check.maxDistinctRelError * 100).toFixed(1)} % at most).`,
+        '',
+        `| ${events.toLocaleString('en-US')} events, ${partitions} partitions | seconds | events/s | braid ÷ this |`,
+        '| --- | --- | --- | --- |',
+        `| kafkajs raw read (ceiling) | ${read.seconds} | ${rate(read.eventsPerSecond)} | ${round(b / Number(read.eventsPerSecond))} |`,
+        `| braid SpeedLayer catch-up | ${braid.seconds} | ${rate(b)} | 1 |`,
+        `| Kafka Streams (${threads} thread${threads === 1 ? '' : 's'}), start to end | ${round(Number(streamsTiming.seconds))} | ${rate(streamsTiming.eventsPerSecond)} | ${round(b / Number(streamsTiming.eventsPerSecond))} |`,
+        `| Kafka Streams, first record to end | ${round(Number(streamsTiming.processingSeconds))} | ${rate(streamsTiming.eventsPerSecondAfterStartup)} | ${round(b / Number(streamsTiming.eventsPerSecondAfterStartup))} |`,
+        '',
+      ].join('\n'),
+    );
+    log(`wrote ${file}`);
+  } finally {
+    if (!args.keep) await cleanUp(topic).catch((err: unknown) => log(`could not delete ${topic}: ${(err as Error).message}`));
+  }
+}
+
+if (args.phase) {
+  const topic = args.topic;
+  if (!topic) throw new Error('--topic is required with --phase');
+  let result: Record<string, unknown>;
+  if (args.phase === 'read') result = await phaseRead(topic);
+  else if (args.phase === 'braid') result = await phaseBraid(topic, args.out!);
+  else throw new Error(`unknown phase ${args.phase}`);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  process.exit(0);
+} else {
+  await main();
+}
