@@ -71,6 +71,14 @@ export class BraidNode {
     // Kappa mode: no archive and no batch; the speed layer folds the whole log from its
     // first record, which is a continuously maintained replay.
     const roles = config.mode === 'kappa' ? { ...config.roles, archive: false, batch: false } : config.roles;
+    if (config.mode === 'lambda' && roles.speed && !roles.batch) {
+      // It would never see a version published by another process, so it would fold the
+      // whole log forever (that is mode kappa) and never drop anything.
+      throw new BraidError(
+        'invalid_config',
+        'roles.speed without roles.batch is not supported in mode lambda yet: the speed layer pairs with versions this process publishes; enable both in one process, switch speed off here, or use mode kappa',
+      );
+    }
     if (roles.batch && !roles.archive) {
       throw new BraidError('invalid_config', 'roles.batch needs roles.archive in the same process (the run waits for the archive to cover its snapshot); enable both or neither');
     }
@@ -90,7 +98,7 @@ export class BraidNode {
         dedupeWindowMs: config.dedupeWindowMs,
         archive: this.archiver,
         // The hand-off (design section 6): a run's S is the speed layer's cut when this
-        // process has one; otherwise the log's end, and the speed layer elsewhere rebuilds.
+        // process has one; otherwise (speed off here) the log's end.
         snapshotPosition: async () => (this.speed?.ready ? this.speed.cut() : log.endPosition()),
         memoryLimit: config.batch.memoryLimit,
         threads: config.batch.threads,

@@ -33,24 +33,36 @@ export function answerQuery(view: CompiledView, sources: ReadonlyArray<Iterable<
   return present(view, aggregate(view, sources, q), q);
 }
 
-// A batch table never changes once loaded, so its roll-up for a query is kept (per table,
-// dropped with it) and only the speed layer's few recent rows are merged per request.
-const rollups = new WeakMap<ViewTable, Map<string, Groups>>();
-const ROLLUPS_PER_TABLE = 64;
+// A batch table never changes once loaded, so its roll-up for a query shape is kept (per
+// table, dropped with it) and only the speed layer's recent rows are merged per request.
+// Only real roll-ups are kept (coarser buckets or fewer dimensions: a query at the view's
+// own shape would copy the table for nothing), and all kept roll-ups of a table together
+// hold at most as many groups as the table itself.
+const rollups = new WeakMap<ViewTable, { entries: Map<string, Groups>; groups: number }>();
 
 /** answerQuery for an immutable base table plus live sources, reusing the base's roll-up. */
 export function answerQueryOver(view: CompiledView, base: ViewTable, live: ReadonlyArray<Iterable<ViewRow>>, q: ViewQuery): AnswerRow[] {
+  const rollsUp = q.granularity !== view.def.granularity || q.groupBy.length < view.def.dimensions.length;
+  if (!rollsUp) return answerQuery(view, [base.rows.values(), ...live], q);
   let cache = rollups.get(base);
   if (!cache) {
-    cache = new Map();
+    cache = { entries: new Map(), groups: 0 };
     rollups.set(base, cache);
   }
   const key = JSON.stringify([q.from, q.to, q.granularity, q.groupBy, [...q.where].map(([i, v]) => [i, [...v].sort()]).sort()]);
-  let baseGroups = cache.get(key);
+  let baseGroups = cache.entries.get(key);
   if (!baseGroups) {
     baseGroups = aggregate(view, [base.rows.values()], q);
-    if (cache.size >= ROLLUPS_PER_TABLE) cache.delete(cache.keys().next().value!);
-    cache.set(key, baseGroups);
+    const limit = Math.max(base.size, 1_000);
+    for (const [oldest, groups] of cache.entries) {
+      if (cache.groups + baseGroups.size <= limit) break;
+      cache.entries.delete(oldest);
+      cache.groups -= groups.size;
+    }
+    if (cache.groups + baseGroups.size <= limit) {
+      cache.entries.set(key, baseGroups);
+      cache.groups += baseGroups.size;
+    }
   }
   // The live groups are this request's own: the cached base states are absorbed into them,
   // never the other way round.

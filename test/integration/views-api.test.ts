@@ -143,4 +143,16 @@ describe('the speed layer at start', () => {
     await t.close();
     await roomy.close();
   });
+
+  it('refuses the speed role without the batch role in mode lambda, saying what to do', async () => {
+    const t = await makeTestApp({ views, roles: { batch: false, archive: false } });
+    const { BraidNode } = await import('../../serving/node.js');
+    const { createLogger } = await import('../../shared/logger.js');
+    const node = new BraidNode(t.config, createLogger('silent'));
+    const err = await node.start(t.handle).catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toBe('invalid_config');
+    expect((err as Error).message).toMatch(/roles\.speed without roles\.batch .* use mode kappa/);
+    await node.close();
+    await t.close();
+  });
 });
