@@ -99,13 +99,14 @@ export class BraidNode {
         archive: this.archiver,
         // The hand-off (design section 6): a run's S is the speed layer's cut when this
         // process has one; otherwise (speed off here) the log's end.
-        snapshotPosition: async () => (this.speed?.ready ? this.speed.cut() : log.endPosition()),
+        snapshotPosition: async () => (this.speed?.ready ? this.speed.cut({ pin: true }) : log.endPosition()),
         memoryLimit: config.batch.memoryLimit,
         threads: config.batch.threads,
         keepVersions: config.batch.keepVersions,
         logger: this.#logger,
       });
       this.batch.onFinished((run) => {
+        if (run.snapshot) this.speed?.unpin(run.snapshot);
         for (const listener of this.#runListeners) listener(run);
       });
     }

@@ -82,6 +82,8 @@ export class SpeedLayer {
   #readySeconds: number | undefined;
   #closed = false;
   #partitions: number;
+  /** S of batch runs in flight (position key → runs): boundaries that must survive compaction */
+  readonly #pins = new Map<string, number>();
 
   constructor(options: SpeedLayerOptions) {
     this.#options = options;
@@ -109,14 +111,54 @@ export class SpeedLayer {
    * Seals the live segment at the current position and returns that position: a batch
    * run's snapshot S. Synchronous, so no record is folded between the seal and the answer.
    */
-  cut(): Position {
+  cut(options: { pin?: boolean } = {}): Position {
     const state = this.#requireState();
     const live = state.segments.at(-1)!;
     const position = { ...state.position };
+    if (options.pin) this.#pins.set(this.#pinKey(position), (this.#pins.get(this.#pinKey(position)) ?? 0) + 1);
     if (samePosition(live.start, position, this.#partitions)) return position; // already a boundary
     live.end = position;
     state.segments.push({ start: position, end: undefined, tables: emptyTables(this.#options.views) });
+    this.#compact(state);
     return position;
+  }
+
+  /** A batch run that took its S with `cut({ pin: true })` has finished: S need not stay a boundary. */
+  unpin(position: Position): void {
+    const key = this.#pinKey(position);
+    const n = this.#pins.get(key) ?? 0;
+    if (n <= 1) this.#pins.delete(key);
+    else this.#pins.set(key, n - 1);
+  }
+
+  #pinKey(position: Position): string {
+    return JSON.stringify(Array.from({ length: this.#partitions }, (_, p) => position[p] ?? 0));
+  }
+
+  /**
+   * Merges neighbouring sealed segments whose boundary no running batch run needs (cuts of
+   * verifications, of failed runs), so segments do not pile up while no run publishes. The
+   * merged segment gets new tables: a verification holding the old ones keeps them intact.
+   */
+  #compact(state: State): void {
+    const sealed = state.segments.length - 1;
+    const out: Segment[] = [state.segments[0]!];
+    for (let i = 1; i < state.segments.length; i++) {
+      const segment = state.segments[i]!;
+      const previous = out.at(-1)!;
+      if (i < sealed && !this.#pins.has(this.#pinKey(segment.start))) {
+        const tables = emptyTables(this.#options.views);
+        for (const [key, table] of tables) {
+          for (const from of [previous.tables.get(key), segment.tables.get(key)]) {
+            for (const row of from?.rows.values() ?? []) table.mergeRow(row.bucket, row.dims, row.states);
+          }
+        }
+        out[out.length - 1] = { start: previous.start, end: segment.end, tables };
+      } else {
+        out.push(segment);
+      }
+    }
+    state.segments = out;
   }
 
   /**

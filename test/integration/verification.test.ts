@@ -89,6 +89,29 @@ describe.each([
   });
 });
 
+describe('segments of the speed layer', () => {
+  it('do not pile up over verifications while no batch run publishes, and the answers stay exact', async () => {
+    const t = await setUp();
+    await ingest(t, 500, 7);
+    await batchRun(t);
+    for (let i = 0; i < 6; i++) {
+      await ingest(t, 200, 10 + i);
+      const v = await verify(t);
+      expect(v.ok, `verification ${i}`).toBe(true);
+      // The paired version's segment and the live one: every verification cut merged away.
+      expect(t.node!.speed!.stats().segments).toBeLessThanOrEqual(2);
+    }
+    // A batch run in flight keeps its boundary through later cuts, and publishes onto it.
+    const started = t.node!.batch!.start('api');
+    await ingest(t, 200, 20);
+    expect((await verify(t)).ok).toBe(true);
+    const run = await t.node!.batch!.wait(started.id);
+    expect(run.state).toBe('succeeded');
+    expect(t.node!.speed!.snapshot('pages')!.batch?.version).toBe(run.version);
+    expect((await verify(t)).ok).toBe(true);
+  });
+});
+
 describe('verification can fail', () => {
   it('reports a corrupted batch-view row with its view, bucket and group', async () => {
     const t = await setUp();
