@@ -11,13 +11,13 @@
  * probes, the time to the 202 and the time until visible (both from the start of the
  * POST), p50/p99/max.
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { startBraidProcess } from '../test/support/process.js';
 import kafkajs from 'kafkajs';
 import { Agent, request } from 'undici';
 import { parse } from 'yaml';
@@ -53,26 +53,13 @@ async function startBraid(dir: string): Promise<{ url: string; stop(): Promise<v
       ...(kafka ? { log: { partitions: 4, kafka: { brokers: args.brokers!.split(','), topic } } } : {}),
     }),
   );
-  const bin = fileURLToPath(new URL('../bin/braid.js', import.meta.url));
-  const child = spawn(process.execPath, [bin, 'start', '--config', config, '--data-dir', path.join(dir, 'data'), '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      const m = /braid is up at (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`braid exited (${code}):\n${out}`)));
-  });
+  const braid = await startBraidProcess(['--config', config, '--data-dir', path.join(dir, 'data')]);
   return {
-    url,
-    stop: () =>
-      new Promise((resolve) => {
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
+    url: braid.url,
+    stop: async () => {
+      braid.child.kill('SIGTERM');
+      await braid.exited;
+    },
   };
 }
 

@@ -13,12 +13,11 @@
  * for the ones queued before it; a shape whose single answer takes over a second is not
  * load-tested.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { startBraidProcess } from '../test/support/process.js';
 import autocannon from 'autocannon';
 import { request } from 'undici';
 
@@ -56,28 +55,13 @@ const QUERIES: Array<[string, string]> = [
 async function startBraid(dir: string): Promise<{ url: string; stop(): Promise<void> }> {
   const config = path.join(dir, 'braid.yaml');
   await writeFile(config, JSON.stringify({ batch: { schedule: 'off' }, views, logging: { level: 'warn' }, ingest: { maxBatchEvents: 10_000 } }));
-  const bin = fileURLToPath(new URL('../bin/braid.js', import.meta.url));
-  const child = spawn(process.execPath, ['--max-old-space-size=8192', bin, 'start', '--config', config, '--data-dir', path.join(dir, 'data'), '--port', '0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      const m = /braid is up at (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`braid exited (${code}):\n${out}`)));
-  });
+  const braid = await startBraidProcess(['--config', config, '--data-dir', path.join(dir, 'data')], { NODE_OPTIONS: '--max-old-space-size=8192' });
   return {
-    url,
-    stop: () =>
-      new Promise((resolve) => {
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
+    url: braid.url,
+    stop: async () => {
+      braid.child.kill('SIGTERM');
+      await braid.exited;
+    },
   };
 }
 

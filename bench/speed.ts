@@ -17,6 +17,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { rawRead } from './raw-read.js';
 import { pino } from 'pino';
 import { loadConfig } from '../shared/config/index.js';
 import { DemoGenerator } from '../shared/demo/generator.js';
@@ -97,16 +98,8 @@ async function phaseAppend(): Promise<Record<string, unknown>> {
 async function phaseRead(): Promise<Record<string, unknown>> {
   const log = await openLog();
   try {
-    const until = await log.endPosition();
-    const started = performance.now();
-    let n = 0;
-    let bytes = 0;
-    for await (const batch of log.read({ until, maxBatch: 5_000 })) {
-      n += batch.length;
-      for (const r of batch) bytes += r.value.length;
-    }
-    const seconds = (performance.now() - started) / 1000;
-    return { records: n, megabytes: round(bytes / 2 ** 20), seconds: round(seconds), recordsPerSecond: Math.round(n / seconds) };
+    const { records, megabytes, seconds, perSecond } = await rawRead(log);
+    return { records, megabytes, seconds, recordsPerSecond: perSecond };
   } finally {
     await log.close();
   }

@@ -35,6 +35,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { rawRead } from './raw-read.js';
 import { Kafka, logLevel } from 'kafkajs';
 import { pino } from 'pino';
 import { DemoGenerator } from '../shared/demo/generator.js';
@@ -170,16 +171,8 @@ async function fill(topic: string): Promise<{ end: Position; seconds: number; tr
 async function phaseRead(topic: string): Promise<Record<string, unknown>> {
   const log = await openLog(topic);
   try {
-    const until = await log.endPosition();
-    const started = performance.now();
-    let n = 0;
-    let bytes = 0;
-    for await (const batch of log.read({ until, maxBatch: 5_000 })) {
-      n += batch.length;
-      for (const r of batch) bytes += r.value.length;
-    }
-    const seconds = (performance.now() - started) / 1000;
-    return { records: n, megabytes: round(bytes / 2 ** 20), seconds: round(seconds), eventsPerSecond: Math.round(n / seconds) };
+    const { records, megabytes, seconds, perSecond } = await rawRead(log);
+    return { records, megabytes, seconds, eventsPerSecond: perSecond };
   } finally {
     await log.close();
   }

@@ -1,7 +1,8 @@
 import type { ViewDefinition } from '../../shared/views/index.js';
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BraidError } from '../../shared/errors.js';
+import { isMissing, syncPath, writeFileDurably } from '../../shared/files.js';
 import type { Position } from '../../shared/log/types.js';
 
 /**
@@ -98,44 +99,18 @@ export async function listVersions(layout: VersionLayout): Promise<number[]> {
  * then renames it to its number. Not yet serving: publishCurrent does that.
  */
 export async function sealVersion(layout: VersionLayout, tempDir: string, manifest: VersionManifest): Promise<string> {
-  for (const view of Object.values(manifest.views)) await sync(path.join(tempDir, view.file));
-  await writeSynced(path.join(tempDir, 'version.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  await sync(tempDir);
+  for (const view of Object.values(manifest.views)) await syncPath(path.join(tempDir, view.file));
+  await writeFileDurably(tempDir, path.join(tempDir, 'version.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   const finalDir = path.join(layout.versionsDir, versionDirName(manifest.version));
   await rename(tempDir, finalDir);
-  await sync(layout.versionsDir);
+  await syncPath(layout.versionsDir);
   return finalDir;
 }
 
 /** Makes `pointer` the serving version: temp file, fsync, rename over CURRENT.json, fsync the directory. */
 export async function publishCurrent(layout: VersionLayout, pointer: CurrentPointer): Promise<void> {
-  const temp = `${layout.currentFile}.tmp`;
-  await writeSynced(temp, `${JSON.stringify(pointer, null, 2)}\n`);
-  await rename(temp, layout.currentFile);
-  await sync(layout.batchDir);
+  await writeFileDurably(layout.batchDir, layout.currentFile, `${JSON.stringify(pointer, null, 2)}\n`);
 }
-
-async function writeSynced(file: string, text: string): Promise<void> {
-  const handle = await open(file, 'w');
-  try {
-    await handle.writeFile(text);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/** fsync a file, or a directory's entries. */
-async function sync(target: string): Promise<void> {
-  const handle = await open(target, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-const isMissing = (err: unknown): boolean => (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
 
 export async function ensureLayout(layout: VersionLayout): Promise<void> {
   await mkdir(layout.versionsDir, { recursive: true });
@@ -156,7 +131,9 @@ export async function removeLeftovers(layout: VersionLayout, current: number | u
       removed.push(name);
     }
   }
-  await rm(`${layout.currentFile}.tmp`, { force: true });
+  // A publish cut short leaves its temp pointer (CURRENT.json.<pid>.tmp) beside CURRENT.json.
+  const pointerTemps = (await readdir(layout.batchDir)).filter((n) => n.startsWith(`${path.basename(layout.currentFile)}.`) && n.endsWith('.tmp'));
+  await Promise.all(pointerTemps.map((n) => rm(path.join(layout.batchDir, n), { force: true })));
   await rm(layout.tempDir, { recursive: true, force: true });
   return removed;
 }

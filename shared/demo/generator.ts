@@ -1,4 +1,4 @@
-import { xoroshiro128plus, unsafeUniformIntDistribution, type RandomGenerator } from 'pure-rand';
+import { Rng } from '../random.js';
 
 /** A raw event as a client sends it (time as RFC 3339 or epoch ms). */
 export interface RawEvent {
@@ -38,13 +38,13 @@ const DEVICES = ['desktop', 'mobile', 'tablet'];
  */
 export class DemoGenerator {
   readonly #options: DemoOptions;
-  readonly #rng: RandomGenerator;
+  readonly #rng: Rng;
   #counter = 0;
   readonly #recent: RawEvent[] = [];
 
   constructor(options: Partial<DemoOptions> = {}) {
     this.#options = { ...defaultDemoOptions, ...options };
-    this.#rng = xoroshiro128plus(this.#options.seed);
+    this.#rng = new Rng(this.#options.seed);
   }
 
   /** `n` events around `now` (epoch ms). */
@@ -107,14 +107,14 @@ export class DemoGenerator {
   }
 
   #int(from: number, to: number): number {
-    return unsafeUniformIntDistribution(from, to, this.#rng);
+    return this.#rng.int(from, to);
   }
 
   #chance(p: number): boolean {
-    return this.#int(0, 999_999) < p * 1_000_000;
+    return this.#rng.chance(p);
   }
 
   #pick<T>(items: readonly T[]): T {
-    return items[this.#int(0, items.length - 1)]!;
+    return this.#rng.pick(items);
   }
 }

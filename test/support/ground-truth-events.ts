@@ -10,7 +10,7 @@
  * dedupe must handle: exact, with changed content (the first occurrence wins), and with
  * another key (another partition: not a duplicate there).
  */
-import { unsafeUniformIntDistribution, xoroshiro128plus, type RandomGenerator } from 'pure-rand';
+import { Rng } from '../../shared/random.js';
 import type { RefView } from './reference.js';
 
 /** An event as a client posts it. */
@@ -114,28 +114,15 @@ export const groundTruthFilters: Record<string, Record<string, string[]>> = {
   totals: {},
 };
 
-export class GroundTruthEvents {
+export class GroundTruthEvents extends Rng {
   readonly seed: number;
-  readonly #rng: RandomGenerator;
   #n = 0;
   readonly #users: number;
 
   constructor(seed: number, users = 60) {
+    super(seed);
     this.seed = seed;
-    this.#rng = xoroshiro128plus(seed);
     this.#users = users;
-  }
-
-  int(from: number, to: number): number {
-    return unsafeUniformIntDistribution(from, to, this.#rng);
-  }
-
-  chance(p: number): boolean {
-    return this.int(0, 999_999) < p * 1_000_000;
-  }
-
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(0, items.length - 1)]!;
   }
 
   /** `n` new events; `lateRate` of them hours to days behind the stream. */

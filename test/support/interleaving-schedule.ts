@@ -3,50 +3,12 @@
  * ingests (late events, retries with the same or other content, the same id under
  * another key) and the queries it asks (granularity, group-by, where, from/to).
  */
-import { unsafeUniformIntDistribution, xoroshiro128plus, type RandomGenerator } from 'pure-rand';
+import { Rng } from '../../shared/random.js';
 import type { RawEvent } from '../../shared/demo/generator.js';
 import type { RefQuery, RefView } from './reference.js';
 
-export class Rng {
-  readonly #rng: RandomGenerator;
-
-  constructor(seed: number) {
-    this.#rng = xoroshiro128plus(seed);
-  }
-
-  int(from: number, to: number): number {
-    return unsafeUniformIntDistribution(from, to, this.#rng);
-  }
-
-  chance(p: number): boolean {
-    return this.int(0, 999_999) < p * 1_000_000;
-  }
-
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(0, items.length - 1)]!;
-  }
-
-  /** A random subset in random order. */
-  subset<T>(items: readonly T[]): T[] {
-    const out = items.filter(() => this.chance(0.5));
-    for (let i = out.length - 1; i > 0; i--) {
-      const j = this.int(0, i);
-      [out[i], out[j]] = [out[j]!, out[i]!];
-    }
-    return out;
-  }
-
-  /** Picks a key of `weights` with probability proportional to its weight. */
-  weighted<K extends string>(weights: Readonly<Record<K, number>>): K {
-    const entries = Object.entries(weights) as [K, number][];
-    let roll = this.int(1, entries.reduce((s, [, w]) => s + w, 0));
-    for (const [k, w] of entries) {
-      roll -= w;
-      if (roll <= 0) return k;
-    }
-    return entries[0]![0];
-  }
-}
+// The shared seeded source; re-exported for the interleaving and kill tests.
+export { Rng };
 
 const COUNTRIES = ['DE', 'FR', 'US', 'JP'];
 const CHANNELS = ['web', 'app', 'email'];

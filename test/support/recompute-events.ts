@@ -1,29 +1,11 @@
-import { unsafeUniformIntDistribution, xoroshiro128plus, type RandomGenerator } from 'pure-rand';
+import { Rng } from '../../shared/random.js';
 import type { StoredEvent } from '../../shared/events/index.js';
 import type { Position } from '../../shared/log/types.js';
 import { ViewTable, compileView, parseViews, type CompiledView } from '../../shared/views/index.js';
 import type { TestRecord } from './recompute-archive.js';
 
 /** A seeded source of awkward log records for comparing the SQL with the TypeScript fold. */
-export class RecordMaker {
-  readonly #rng: RandomGenerator;
-
-  constructor(seed: number) {
-    this.#rng = xoroshiro128plus(seed);
-  }
-
-  int(from: number, to: number): number {
-    return unsafeUniformIntDistribution(from, to, this.#rng);
-  }
-
-  chance(p: number): boolean {
-    return this.int(0, 999_999) < p * 1_000_000;
-  }
-
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(0, items.length - 1)]!;
-  }
-
+export class RecordMaker extends Rng {
   /**
    * `n` records over `partitions`: retries of recent ids (same or other partition, same or
    * other content and type), append times that mostly rise but sometimes step back, late

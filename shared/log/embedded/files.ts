@@ -1,28 +1,6 @@
-import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 
-/** Makes a directory's entries (created, renamed, removed files) durable. */
-export async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/** Replaces `path` atomically with `data`, durable once this resolves. */
-export async function writeFileDurably(dir: string, path: string, data: string | Buffer, sync = true): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  const handle = await open(tmp, 'w');
-  try {
-    await handle.writeFile(data);
-    if (sync) await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(tmp, path);
-  if (sync) await syncDir(dir);
-}
+export { syncPath as syncDir, writeFileDurably, unlinkIfPresent, ignoreMissing, isErrno } from '../../files.js';
 
 export async function writeFully(handle: FileHandle, data: Buffer, position: number): Promise<void> {
   let done = 0;
@@ -51,17 +29,4 @@ export async function readAt(path: string, length: number, position: number): Pr
   } finally {
     await handle.close();
   }
-}
-
-export async function unlinkIfPresent(path: string): Promise<void> {
-  await unlink(path).catch(ignoreMissing);
-}
-
-export function ignoreMissing(err: unknown): undefined {
-  if (isErrno(err, 'ENOENT')) return undefined;
-  throw err;
-}
-
-export function isErrno(err: unknown, code: string): boolean {
-  return err instanceof Error && (err as NodeJS.ErrnoException).code === code;
 }
