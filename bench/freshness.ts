@@ -9,7 +9,8 @@
  * `every` ms a probe posts one event carrying a unique marker and polls
  * `GET /v1/views/markers?where.data.marker=<it>` until a row shows it. Reports, over the
  * probes, the time to the 202 and the time until visible (both from the start of the
- * POST), p50/p99/max.
+ * POST), p50/p99/max. Then, once the speed layer has caught up, checks that every event
+ * sent is counted once. `--json` prints the result for bench/run.ts (bench/report.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -22,6 +23,7 @@ import kafkajs from 'kafkajs';
 import { Agent, request } from 'undici';
 import { parse } from 'yaml';
 import { DemoGenerator } from '../shared/demo/generator.js';
+import { emit, latencySummary, peakRssOfPid } from './report.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -30,6 +32,7 @@ const { values: args } = parseArgs({
     probes: { type: 'string', default: '300' },
     every: { type: 'string', default: '100' },
     brokers: { type: 'string', default: process.env.BRAID_KAFKA_BROKERS ?? '127.0.0.1:9092' },
+    json: { type: 'boolean', default: false },
   },
 });
 const rate = Number(args.rate);
@@ -39,9 +42,14 @@ const kafka = args.log === 'kafka';
 const agent = new Agent({ connections: 64 });
 const topic = `braid-bench-freshness-${randomUUID()}`;
 
-async function startBraid(dir: string): Promise<{ url: string; stop(): Promise<void> }> {
+async function startBraid(dir: string): Promise<{ url: string; peakRssMB(): number; stop(): Promise<void> }> {
   const demo = parse(await readFile(fileURLToPath(new URL('../braid.yaml', import.meta.url)), 'utf8')) as { views: unknown[] };
-  const views = [...demo.views, { name: 'markers', events: ['probe'], granularity: 'minute', dimensions: ['data.marker'], measures: { seen: 'count' } }];
+  const views = [
+    ...demo.views,
+    { name: 'markers', events: ['probe'], granularity: 'minute', dimensions: ['data.marker'], measures: { seen: 'count' } },
+    // Every load event once: the check that nothing was lost or doubled under the load.
+    { name: 'load_total', events: ['page_view', 'signup', 'purchase'], granularity: 'day', dimensions: [], measures: { events: 'count' } },
+  ];
   const config = path.join(dir, 'braid.yaml');
   await writeFile(
     config,
@@ -56,6 +64,7 @@ async function startBraid(dir: string): Promise<{ url: string; stop(): Promise<v
   const braid = await startBraidProcess(['--config', config, '--data-dir', path.join(dir, 'data')]);
   return {
     url: braid.url,
+    peakRssMB: () => peakRssOfPid(braid.child.pid!),
     stop: async () => {
       braid.child.kill('SIGTERM');
       await braid.exited;
@@ -69,22 +78,30 @@ async function post(url: string, events: unknown[]): Promise<void> {
   if (res.statusCode !== 202) throw new Error(`ingest answered ${res.statusCode}`);
 }
 
-/** Steady demo traffic until `signal` aborts: `rate` events a second, a request every 50 ms. */
-async function load(url: string, signal: AbortSignal): Promise<number> {
+/**
+ * Steady demo traffic until `signal` aborts: `rate` events a second, a request every 50 ms.
+ * Resolves with the events sent and the distinct ids among them (the demo retries some).
+ */
+async function load(url: string, signal: AbortSignal): Promise<{ sent: number; unique: number; seconds: number }> {
+  const started = performance.now();
   const generator = new DemoGenerator({ seed: 5 });
   const perTick = Math.max(1, Math.round(rate / 20));
   let sent = 0;
+  const ids = new Set<string>();
   const inFlight = new Set<Promise<void>>();
   let next = performance.now();
   while (!signal.aborted) {
-    const p = post(url, generator.batch(perTick, Date.now())).finally(() => inFlight.delete(p));
+    const events = generator.batch(perTick, Date.now());
+    for (const e of events) ids.add(e.id);
+    const p = post(url, events).finally(() => inFlight.delete(p));
     inFlight.add(p);
     sent += perTick;
     next += 50;
     await new Promise((r) => setTimeout(r, Math.max(0, next - performance.now())));
   }
   await Promise.all(inFlight);
-  return sent;
+  // Until the last acknowledgement: the rate braid took, not just the rate offered.
+  return { sent, unique: ids.size, seconds: (performance.now() - started) / 1000 };
 }
 
 /** One probe: post a marker, poll until it is visible; times from the start of the POST, ms. */
@@ -101,14 +118,27 @@ async function probe(url: string, n: number): Promise<{ ack: number; visible: nu
   }
 }
 
-function percentile(sorted: readonly number[], q: number): number {
-  return Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! * 10) / 10;
+async function json(url: string): Promise<any> {
+  return (await request(url, { dispatcher: agent })).body.json();
 }
 
-function summary(values: number[]): Record<string, number> {
-  const sorted = [...values].sort((a, b) => a - b);
-  return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: percentile(sorted, 1) };
+/** After the load: once the speed layer has caught up, the views hold every event once. */
+async function checkTotals(url: string, unique: number): Promise<string[]> {
+  for (;;) {
+    const status = await json(`${url}/v1/status`);
+    if (Object.values(status.speed.lag as Record<string, number>).every((n) => n === 0)) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const problems: string[] = [];
+  const total = (await json(`${url}/v1/views/load_total?granularity=day&group_by=`)) as { rows: Array<{ events: number }> };
+  const seen = total.rows.reduce((n, r) => n + r.events, 0);
+  if (seen !== unique) problems.push(`load_total counts ${seen} events; ${unique} distinct ids were sent`);
+  const markers = (await json(`${url}/v1/views/markers?granularity=day&group_by=`)) as { rows: Array<{ seen: number }> };
+  const probesSeen = markers.rows.reduce((n, r) => n + r.seen, 0);
+  if (probesSeen !== probes) problems.push(`markers counts ${probesSeen} probes; ${probes} were sent`);
+  return problems;
 }
+
 
 const dir = await mkdtemp(path.join(tmpdir(), 'braid-bench-freshness-'));
 const braid = await startBraid(dir);
@@ -125,25 +155,47 @@ try {
   const done = await Promise.all(results);
   const seconds = (performance.now() - started) / 1000;
   stopLoad.abort();
-  const sent = await loading;
-  const status = (await (await request(`${braid.url}/v1/status`)).body.json()) as { batch: { version: number } | null };
-  process.stdout.write(
-    `${JSON.stringify(
-      {
-        log: kafka ? 'kafka (4 partitions)' : 'embedded',
-        loadEventsPerSecond: Math.round(sent / (seconds + 2)),
-        probes,
-        seconds: Math.round(seconds * 10) / 10,
-        batchVersionsPublished: status.batch?.version ?? 0,
-        ackMs: summary(done.map((d) => d.ack)),
-        visibleMs: summary(done.map((d) => d.visible)),
-        pollsPerProbe: summary(done.map((d) => d.polls)),
-        node: process.version,
+  const { sent, unique, seconds: loadSeconds } = await loading;
+  const problems = await checkTotals(braid.url, unique);
+  if (problems.length > 0) process.exitCode = 1;
+  const status = (await json(`${braid.url}/v1/status`)) as { batch: { version: number } | null };
+  const result = {
+    log: kafka ? 'kafka (4 partitions)' : 'embedded',
+    offeredEventsPerSecond: rate,
+    loadEventsPerSecond: Math.round(sent / loadSeconds),
+    probes,
+    seconds: Math.round(seconds * 10) / 10,
+    batchVersionsPublished: status.batch?.version ?? 0,
+    ackMs: latencySummary(done.map((d) => d.ack)),
+    visibleMs: latencySummary(done.map((d) => d.visible)),
+    pollsPerProbe: latencySummary(done.map((d) => d.polls)),
+    peakRssMB: braid.peakRssMB(),
+    node: process.version,
+  };
+  if (args.json) {
+    emit({
+      item: 5,
+      title: 'Freshness, event to visible in a Lambda answer',
+      size: `${rate.toLocaleString('en-US')} events/s offered, ${result.log} log`,
+      check: {
+        same: problems.length === 0,
+        what: `after the load, a count over every load event equals the ${unique} distinct ids sent (the demo retries some), and every probe counted once`,
+        problems,
       },
-      null,
-      2,
-    )}\n`,
-  );
+      results: [
+        {
+          name: `braid, ${result.log} log, batch run every 15 s: POST to visible`,
+          side: 'braid',
+          eventsPerSecond: result.loadEventsPerSecond,
+          latencyMs: result.visibleMs,
+          peakRssMB: result.peakRssMB,
+          extra: { ackMs: result.ackMs, pollsPerProbe: result.pollsPerProbe, batchVersionsPublished: result.batchVersionsPublished, probes },
+        },
+      ],
+    });
+  } else {
+    process.stdout.write(`${JSON.stringify({ ...result, problems }, null, 2)}\n`);
+  }
 } finally {
   await braid.stop();
   await agent.close();

@@ -36,6 +36,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { rawRead } from './raw-read.js';
+import { emit, ownPeakRssMB, type Comparison } from './report.js';
 import { Kafka, logLevel } from 'kafkajs';
 import { pino } from 'pino';
 import { DemoGenerator } from '../shared/demo/generator.js';
@@ -53,6 +54,8 @@ const { values: args, positionals } = parseArgs({
     brokers: { type: 'string', default: process.env.BRAID_KAFKA_BROKERS ?? '127.0.0.1:9092' },
     threads: { type: 'string', default: '1' },
     keep: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+    'skip-build': { type: 'boolean', default: false },
     phase: { type: 'string' },
     topic: { type: 'string' },
     out: { type: 'string' },
@@ -172,7 +175,7 @@ async function phaseRead(topic: string): Promise<Record<string, unknown>> {
   const log = await openLog(topic);
   try {
     const { records, megabytes, seconds, perSecond } = await rawRead(log);
-    return { records, megabytes, seconds, eventsPerSecond: perSecond };
+    return { records, megabytes, seconds, eventsPerSecond: perSecond, peakRssMB: ownPeakRssMB() };
   } finally {
     await log.close();
   }
@@ -205,7 +208,7 @@ async function phaseBraid(topic: string, out: string): Promise<Record<string, un
       groups: stats.groups,
       seconds: round(seconds),
       eventsPerSecond: Math.round(records / seconds),
-      rssMB: round(process.memoryUsage().rss / 2 ** 20),
+      peakRssMB: ownPeakRssMB(),
     };
   } finally {
     await log.close();
@@ -231,7 +234,8 @@ function runPhase(phase: string, topic: string, out?: string): Record<string, un
 
 function build(): number {
   const started = performance.now();
-  const child = spawnSync('mvn', ['-q', '-B', 'package'], { cwd: peerDir, stdio: ['ignore', 'inherit', 'inherit'] });
+  // Maven's output to stderr: stdout carries the results (and Maven leaves colour codes unterminated there).
+  const child = spawnSync('mvn', ['-q', '-B', '--no-transfer-progress', 'package'], { cwd: peerDir, stdio: ['ignore', 2, 'inherit'] });
   if (child.status !== 0) throw new Error(`building ${peerDir} failed (${child.status ?? child.signal}); is Maven installed and Maven Central reachable?`);
   return (performance.now() - started) / 1000;
 }
@@ -332,12 +336,46 @@ async function cleanUp(topic: string): Promise<void> {
 
 const rate = (x: unknown) => Number(x).toLocaleString('en-US');
 
+/** The run as one comparison for bench/run.ts: the raw read is the ceiling, the peer Kafka Streams. */
+function comparison(result: Record<string, unknown>, problems: string[], read: Record<string, unknown>, braid: Record<string, unknown>, streams: Record<string, unknown>): Comparison {
+  const check = result.check as { groups: number; maxDistinctError: number };
+  const b = Number(braid.eventsPerSecond);
+  return {
+    item: 1,
+    title: 'Stream aggregation vs Kafka Streams',
+    size: `${events.toLocaleString('en-US')} events, ${partitions} partitions`,
+    check: {
+      same: problems.length === 0,
+      what: `every group of count, sum and distinct by country per minute: braid vs Kafka Streams vs the exact answer (count and sum exact, HyperLogLog registers equal); ${check.groups} groups, braid's distinct off the exact by at most ${check.maxDistinctError}`,
+      problems: problems.slice(0, 50),
+    },
+    results: [
+      { name: 'kafkajs raw read of the topic', side: 'ceiling', eventsPerSecond: Number(read.eventsPerSecond), seconds: Number(read.seconds), peakRssMB: Number(read.peakRssMB) },
+      { name: 'braid speed layer, catch-up to the end', side: 'braid', eventsPerSecond: b, seconds: Number(braid.seconds), peakRssMB: Number(braid.peakRssMB), extra: { groups: braid.groups } },
+      {
+        name: `Kafka Streams (${threads} stream thread${threads === 1 ? '' : 's'}), JVM start to end`,
+        side: 'peer',
+        eventsPerSecond: Number(streams.eventsPerSecond),
+        seconds: round(Number(streams.seconds)),
+        peakRssMB: Number(streams.peakRssMB),
+        extra: { eventsPerSecondAfterStartup: streams.eventsPerSecondAfterStartup, processingSeconds: streams.processingSeconds, java: result.java },
+      },
+    ],
+    ratios: {
+      braidOverStreams: round(b / Number(streams.eventsPerSecond)),
+      braidOverStreamsAfterStartup: round(b / Number(streams.eventsPerSecondAfterStartup)),
+      braidOverRawRead: round(b / Number(read.eventsPerSecond)),
+    },
+    extra: { fill: result.fill, demo: result.demo, buildSeconds: result.buildSeconds },
+  };
+}
+
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'braid-bench-streams-'));
   const topic = `braid-bench-streams-${events}-${Date.now()}`;
   const log = (s: string) => process.stderr.write(`${s}\n`);
 
-  const buildSeconds = build();
+  const buildSeconds = args['skip-build'] ? 0 : build();
   log(`build: ${round(buildSeconds)} s`);
   const filled = await fill(topic);
   log(`fill: ${events} events into ${topic} in ${round(filled.seconds)} s, end ${JSON.stringify(filled.end)}`);
@@ -383,6 +421,11 @@ async function main(): Promise<void> {
         streams: streamsTiming,
         ratios: { braidOverStreams: round(b / sAll), braidOverStreamsAfterStartup: round(b / sRun), braidOverRawRead: round(b / Number(read.eventsPerSecond)) },
       });
+    }
+    if (args.json) {
+      emit(comparison(result, check.problems, read, braid, streamsTiming));
+      if (check.problems.length > 0) process.exitCode = 1;
+      return;
     }
     mkdirSync(join(here, 'results'), { recursive: true });
     const file = join(here, 'results', `streams-${new Date().toISOString().slice(0, 10)}${check.problems.length > 0 ? '-mismatch' : ''}.json`);
