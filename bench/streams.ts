@@ -1,7 +1,7 @@
 /**
  * Stream aggregation, braid's speed layer vs Kafka Streams (issue 7, item 1):
  *
- *   node --import tsx bench/streams.ts [events=1000000] [--partitions 4] [--threads 1] [--brokers 127.0.0.1:9092] [--keep]
+ *   node --import tsx bench/streams.ts [events=1000000] [--partitions 4] [--threads 1,2] [--brokers 127.0.0.1:9092] [--keep]
  *
  * One view, computed three ways over the same topic of the same broker:
  *
@@ -17,7 +17,8 @@
  *            record): the ceiling for the speed layer. Fresh process.
  *   braid    SpeedLayer.start() over the topic with the view: read, decode, dedupe, fold,
  *            until the end. Fresh process; its groups are written to a file.
- *   streams  the peer (one JVM, --threads stream threads) from the beginning with a fresh
+ *   streams  the peer (one JVM per entry of --threads: that many stream threads; braid's speed
+ *            layer folds on one) from the beginning with a fresh
  *            application.id until it has consumed the end offsets; its groups to a file.
  *
  * Before any rate is printed, every group is compared: braid against the peer (count
@@ -31,12 +32,13 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { rawRead } from './raw-read.js';
 import { emit, ownPeakRssMB, type Comparison } from './report.js';
+import { renderComparisons } from './table.js';
 import { Kafka, logLevel } from 'kafkajs';
 import { pino } from 'pino';
 import { DemoGenerator } from '../shared/demo/generator.js';
@@ -52,7 +54,7 @@ const { values: args, positionals } = parseArgs({
   options: {
     partitions: { type: 'string', default: '4' },
     brokers: { type: 'string', default: process.env.BRAID_KAFKA_BROKERS ?? '127.0.0.1:9092' },
-    threads: { type: 'string', default: '1' },
+    threads: { type: 'string', default: '1,2' },
     keep: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     'skip-build': { type: 'boolean', default: false },
@@ -64,7 +66,7 @@ const { values: args, positionals } = parseArgs({
 const events = Number(positionals[0] ?? '1000000');
 const partitions = Number(args.partitions);
 const brokers = args.brokers!.split(',');
-const threads = Number(args.threads);
+const threadCounts = args.threads!.split(',').map(Number);
 const WINDOW_MS = 86_400_000; // the demo config's dedupe window, 24 h
 const silent = pino({ level: 'silent' });
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -241,7 +243,7 @@ function build(): number {
 }
 
 /** Runs the peer; resolves with its timing line. Peak RSS from /proc while it runs. */
-async function runStreams(topic: string, end: Position, out: string): Promise<Record<string, unknown>> {
+async function runStreams(topic: string, end: Position, out: string, threads: number): Promise<Record<string, unknown>> {
   const ends = Array.from({ length: partitions }, (_, p) => end[p] ?? 0).join(',');
   const javaArgs = [
     '-Xmx2g',
@@ -334,39 +336,55 @@ async function cleanUp(topic: string): Promise<void> {
   }
 }
 
-const rate = (x: unknown) => Number(x).toLocaleString('en-US');
+interface StreamsRun {
+  threads: number;
+  timing: Record<string, unknown>;
+  check: ReturnType<typeof compare>;
+}
 
-/** The run as one comparison for bench/run.ts: the raw read is the ceiling, the peer Kafka Streams. */
-function comparison(result: Record<string, unknown>, problems: string[], read: Record<string, unknown>, braid: Record<string, unknown>, streams: Record<string, unknown>): Comparison {
-  const check = result.check as { groups: number; maxDistinctError: number };
+/** The run as one comparison: the raw read is the ceiling, Kafka Streams (each thread count) the peer. */
+function comparison(filled: { seconds: number }, buildSeconds: number, read: Record<string, unknown>, braid: Record<string, unknown>, runs: StreamsRun[]): Comparison {
+  const problems = runs.flatMap((r) => r.check.problems.map((p) => `Kafka Streams, ${r.threads} thread(s): ${p}`));
+  if (read.records !== events) problems.push(`raw read saw ${String(read.records)} records of ${events}`);
+  if (braid.records !== events) problems.push(`braid folded ${String(braid.records)} records of ${events}`);
+  for (const r of runs) if (r.timing.records !== events) problems.push(`Kafka Streams, ${r.threads} thread(s), saw ${String(r.timing.records)} records of ${events}`);
   const b = Number(braid.eventsPerSecond);
+  const first = runs[0]!.check;
+  const ratios: Record<string, number> = { braidOverRawRead: round(b / Number(read.eventsPerSecond)) };
+  for (const r of runs) {
+    ratios[`braidOverStreams${r.threads}Thread${r.threads === 1 ? '' : 's'}`] = round(b / Number(r.timing.eventsPerSecond));
+    ratios[`braidOverStreams${r.threads}Thread${r.threads === 1 ? '' : 's'}AfterStartup`] = round(b / Number(r.timing.eventsPerSecondAfterStartup));
+  }
   return {
     item: 1,
     title: 'Stream aggregation vs Kafka Streams',
     size: `${events.toLocaleString('en-US')} events, ${partitions} partitions`,
     check: {
       same: problems.length === 0,
-      what: `every group of count, sum and distinct by country per minute: braid vs Kafka Streams vs the exact answer (count and sum exact, HyperLogLog registers equal); ${check.groups} groups, braid's distinct off the exact by at most ${check.maxDistinctError}`,
+      what: `every group of count, sum and distinct by country per minute: braid vs Kafka Streams vs the exact answer (count and sum exact, HyperLogLog registers equal); ${first.groups} groups, braid's distinct off the exact by at most ${first.maxDistinctError} (${(first.maxDistinctRelError * 100).toFixed(1)} %)`,
       problems: problems.slice(0, 50),
     },
     results: [
       { name: 'kafkajs raw read of the topic', side: 'ceiling', eventsPerSecond: Number(read.eventsPerSecond), seconds: Number(read.seconds), peakRssMB: Number(read.peakRssMB) },
-      { name: 'braid speed layer, catch-up to the end', side: 'braid', eventsPerSecond: b, seconds: Number(braid.seconds), peakRssMB: Number(braid.peakRssMB), extra: { groups: braid.groups } },
-      {
-        name: `Kafka Streams (${threads} stream thread${threads === 1 ? '' : 's'}), JVM start to end`,
-        side: 'peer',
-        eventsPerSecond: Number(streams.eventsPerSecond),
-        seconds: round(Number(streams.seconds)),
-        peakRssMB: Number(streams.peakRssMB),
-        extra: { eventsPerSecondAfterStartup: streams.eventsPerSecondAfterStartup, processingSeconds: streams.processingSeconds, java: result.java },
-      },
+      { name: 'braid speed layer (one thread), catch-up to the end', side: 'braid', eventsPerSecond: b, seconds: Number(braid.seconds), peakRssMB: Number(braid.peakRssMB), extra: { groups: braid.groups } },
+      ...runs.map((r) => ({
+        name: `Kafka Streams, ${r.threads} stream thread${r.threads === 1 ? '' : 's'}, JVM start to end`,
+        side: 'peer' as const,
+        eventsPerSecond: Number(r.timing.eventsPerSecond),
+        seconds: round(Number(r.timing.seconds)),
+        peakRssMB: Math.round(Number(r.timing.peakRssMB)),
+        extra: { eventsPerSecondAfterStartup: r.timing.eventsPerSecondAfterStartup, processingSeconds: r.timing.processingSeconds, startupSeconds: r.timing.startupSeconds },
+      })),
     ],
-    ratios: {
-      braidOverStreams: round(b / Number(streams.eventsPerSecond)),
-      braidOverStreamsAfterStartup: round(b / Number(streams.eventsPerSecondAfterStartup)),
-      braidOverRawRead: round(b / Number(read.eventsPerSecond)),
+    ratios,
+    extra: {
+      fill: { seconds: round(filled.seconds), eventsPerSecond: Math.round(events / filled.seconds) },
+      demo: { seed: 7, duplicateRate: 0, lateRate: 0.03 },
+      view: { ...VIEW, granularity: 'minute', measures: ['count', `sum data.${VIEW.sum}`, 'distinct key (HLL p=14)'] },
+      buildSeconds: round(buildSeconds),
+      java: spawnSync('java', ['-version'], { encoding: 'utf8' }).stderr.split('\n')[0],
+      loadavg: loadavg().map(round),
     },
-    extra: { fill: result.fill, demo: result.demo, buildSeconds: result.buildSeconds },
   };
 }
 
@@ -385,72 +403,24 @@ async function main(): Promise<void> {
     const braidOut = join(work, 'braid.json');
     const braid = runPhase('braid', topic, braidOut);
     log(`braid: ${JSON.stringify(braid)}`);
-    const streamsOut = join(work, 'streams.json');
-    const streamsTiming = await runStreams(topic, filled.end, streamsOut);
-    log(`streams: ${JSON.stringify(streamsTiming)}`);
-
-    const check = compare(JSON.parse(readFileSync(braidOut, 'utf8')) as Row[], JSON.parse(readFileSync(streamsOut, 'utf8')) as Row[], filled.truth);
-    if (read.records !== events) check.problems.push(`raw read saw ${String(read.records)} records of ${events}`);
-    if (braid.records !== events) check.problems.push(`braid folded ${String(braid.records)} records of ${events}`);
-    if (streamsTiming.records !== events) check.problems.push(`streams saw ${String(streamsTiming.records)} records of ${events}`);
-
-    const result: Record<string, unknown> = {
-      date: new Date().toISOString(),
-      events,
-      partitions,
-      brokers,
-      topic,
-      view: { ...VIEW, granularity: 'minute', measures: ['count', `sum data.${VIEW.sum}`, 'distinct key (HLL p=14)'] },
-      demo: { seed: 7, duplicateRate: 0, lateRate: 0.03 },
-      streamThreads: threads,
-      node: process.version,
-      java: spawnSync('java', ['-version'], { encoding: 'utf8' }).stderr.split('\n')[0],
-      cpus: cpus().length,
-      loadavg: loadavg().map(round),
-      buildSeconds: round(buildSeconds),
-      fill: { seconds: round(filled.seconds), eventsPerSecond: Math.round(events / filled.seconds) },
-      check: { same: check.problems.length === 0, problemCount: check.problems.length, groups: check.groups, maxDistinctError: check.maxDistinctError, maxDistinctRelError: check.maxDistinctRelError, groupsWithDistinctError: check.distinctOff, problems: check.problems.slice(0, 50) },
-    };
-    if (check.problems.length === 0) {
-      const b = Number(braid.eventsPerSecond);
-      const sAll = Number(streamsTiming.eventsPerSecond);
-      const sRun = Number(streamsTiming.eventsPerSecondAfterStartup);
-      Object.assign(result, {
-        read,
-        braid,
-        streams: streamsTiming,
-        ratios: { braidOverStreams: round(b / sAll), braidOverStreamsAfterStartup: round(b / sRun), braidOverRawRead: round(b / Number(read.eventsPerSecond)) },
-      });
+    const braidRows = JSON.parse(readFileSync(braidOut, 'utf8')) as Row[];
+    const runs: StreamsRun[] = [];
+    for (const n of threadCounts) {
+      const out = join(work, `streams-${n}.json`);
+      const timing = await runStreams(topic, filled.end, out, n);
+      log(`streams (${n} thread${n === 1 ? '' : 's'}): ${JSON.stringify(timing)}`);
+      runs.push({ threads: n, timing, check: compare(braidRows, JSON.parse(readFileSync(out, 'utf8')) as Row[], filled.truth) });
     }
+    const c = comparison(filled, buildSeconds, read, braid, runs);
+    if (!c.check.same) process.exitCode = 1;
     if (args.json) {
-      emit(comparison(result, check.problems, read, braid, streamsTiming));
-      if (check.problems.length > 0) process.exitCode = 1;
+      emit(c);
       return;
     }
     mkdirSync(join(here, 'results'), { recursive: true });
-    const file = join(here, 'results', `streams-${new Date().toISOString().slice(0, 10)}${check.problems.length > 0 ? '-mismatch' : ''}.json`);
-    writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
-
-    if (check.problems.length > 0) {
-      process.stdout.write(`The answers differ (${check.problems.length} problems); no rate is reported.\n\n${check.problems.slice(0, 20).map((p) => `- ${p}`).join('\n')}\n`);
-      log(`wrote ${file}`);
-      process.exitCode = 1;
-      return;
-    }
-    const b = Number(braid.eventsPerSecond);
-    process.stdout.write(
-      [
-        `Same answer on ${check.groups} groups (count and sum exact, HyperLogLog registers equal; braid's distinct vs exact: off in ${check.distinctOff} groups, by at most ${check.maxDistinctError}, ${(check.maxDistinctRelError * 100).toFixed(1)} % at most).`,
-        '',
-        `| ${events.toLocaleString('en-US')} events, ${partitions} partitions | seconds | events/s | braid ÷ this |`,
-        '| --- | --- | --- | --- |',
-        `| kafkajs raw read (ceiling) | ${read.seconds} | ${rate(read.eventsPerSecond)} | ${round(b / Number(read.eventsPerSecond))} |`,
-        `| braid SpeedLayer catch-up | ${braid.seconds} | ${rate(b)} | 1 |`,
-        `| Kafka Streams (${threads} thread${threads === 1 ? '' : 's'}), start to end | ${round(Number(streamsTiming.seconds))} | ${rate(streamsTiming.eventsPerSecond)} | ${round(b / Number(streamsTiming.eventsPerSecond))} |`,
-        `| Kafka Streams, first record to end | ${round(Number(streamsTiming.processingSeconds))} | ${rate(streamsTiming.eventsPerSecondAfterStartup)} | ${round(b / Number(streamsTiming.eventsPerSecondAfterStartup))} |`,
-        '',
-      ].join('\n'),
-    );
+    const file = join(here, 'results', `streams-${new Date().toISOString().slice(0, 10)}${c.check.same ? '' : '-mismatch'}.json`);
+    writeFileSync(file, `${JSON.stringify(c, null, 2)}\n`);
+    process.stdout.write(renderComparisons([c]));
     log(`wrote ${file}`);
   } finally {
     if (!args.keep) await cleanUp(topic).catch((err: unknown) => log(`could not delete ${topic}: ${(err as Error).message}`));

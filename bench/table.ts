@@ -74,6 +74,12 @@ function itemSection(item: number, comparisons: Comparison[]): string[] {
   return lines;
 }
 
+/** The sections of some comparisons alone, for a bench run on its own. */
+export function renderComparisons(comparisons: Comparison[]): string {
+  const items = [...new Set(comparisons.map((c) => c.item))].sort((a, b) => a - b);
+  return items.flatMap((item) => itemSection(item, comparisons.filter((c) => c.item === item))).join('\n');
+}
+
 export function renderMarkdown(run: BenchRun): string {
   const m = run.machine;
   const lines = [
@@ -83,8 +89,7 @@ export function renderMarkdown(run: BenchRun): string {
       'Side: braid, the peer a user would pick instead, or the ceiling neither can pass. Peak RSS is of the process that did the work.',
     '',
   ];
-  const items = [...new Set(run.comparisons.map((c) => c.item))].sort((a, b) => a - b);
-  for (const item of items) lines.push(...itemSection(item, run.comparisons.filter((c) => c.item === item)));
+  lines.push(renderComparisons(run.comparisons));
   if (run.failures.length > 0) {
     lines.push('### Benches that failed', '');
     for (const f of run.failures) lines.push(`- item ${f.item}, ${cell(f.label)}: ${cell(f.error)}`);
