@@ -10,7 +10,16 @@
  * partition's newest append time minus the window (and a skew allowance, since append
  * times of several producers need not be monotonic) can never make a later record a
  * duplicate, and is evicted.
+ *
+ * Each partition keeps its ids as 128-bit hashes (./id-hash.ts) in typed arrays: an open
+ * addressing table (hash → latest append time) and a queue in the order a JS Map would
+ * hold them (insertion, re-inserted when the time moves on) for eviction. About 70 bytes an
+ * id instead of some 200 in a Map of strings, no per-id garbage to collect, and no Map
+ * size limit (2^24 entries in V8). The arrays grow with the window's high-water mark and
+ * do not shrink.
  */
+import { hashId, ID_HASH } from './id-hash.js';
+
 export interface DedupeOptions {
   /** Infinity = forever */
   readonly windowMs: number;
@@ -18,15 +27,10 @@ export interface DedupeOptions {
   readonly skewMs?: number;
 }
 
-/** Rough heap cost of one remembered id (Map entry, string, number), for the memory metric. */
-const BYTES_PER_ENTRY = 96;
-
 export class DedupeState {
   readonly windowMs: number;
   readonly skewMs: number;
-  readonly #partitions = new Map<number, { seen: Map<string, number>; newest: number; sweptAt: number }>();
-  #entries = 0;
-  #idBytes = 0;
+  readonly #partitions = new Map<number, IdWindow>();
 
   constructor(options: DedupeOptions) {
     this.windowMs = options.windowMs;
@@ -37,43 +41,193 @@ export class DedupeState {
   check(partition: number, id: string, appendTime: number): boolean {
     let p = this.#partitions.get(partition);
     if (!p) {
-      p = { seen: new Map(), newest: -Infinity, sweptAt: -Infinity };
+      // Forever keeps every id: no eviction, so no queue.
+      p = new IdWindow(Number.isFinite(this.windowMs));
       this.#partitions.set(partition, p);
     }
-    const prev = p.seen.get(id);
-    const duplicate = prev !== undefined && prev >= appendTime - this.windowMs;
-    if (prev === undefined) {
-      this.#entries++;
-      this.#idBytes += id.length * 2;
-      p.seen.set(id, appendTime);
-    } else if (appendTime > prev) {
-      // Map order is insertion order: re-inserting keeps the oldest entries first, so the
-      // sweep can stop at the first entry still inside the window.
-      p.seen.delete(id);
-      p.seen.set(id, appendTime);
-    }
+    hashId(id);
+    const prev = p.record(appendTime);
     if (appendTime > p.newest) p.newest = appendTime;
-    if (Number.isFinite(this.windowMs) && p.newest - p.sweptAt > this.windowMs / 16) this.#sweep(p);
-    return duplicate;
-  }
-
-  #sweep(p: { seen: Map<string, number>; newest: number; sweptAt: number }): void {
-    const horizon = p.newest - this.windowMs - this.skewMs;
-    for (const [id, t] of p.seen) {
-      if (t >= horizon) break;
-      p.seen.delete(id);
-      this.#entries--;
-      this.#idBytes -= id.length * 2;
+    if (Number.isFinite(this.windowMs) && p.newest - p.sweptAt > this.windowMs / 16) {
+      p.evictBefore(p.newest - this.windowMs - this.skewMs);
+      p.sweptAt = p.newest;
     }
-    p.sweptAt = p.newest;
+    return prev !== undefined && prev >= appendTime - this.windowMs;
   }
 
   get entries(): number {
-    return this.#entries;
+    let n = 0;
+    for (const p of this.#partitions.values()) n += p.size;
+    return n;
   }
 
-  /** An estimate of the heap this state holds, bytes. */
+  /** The memory this state holds, bytes (its typed arrays). */
   get bytes(): number {
-    return this.#entries * BYTES_PER_ENTRY + this.#idBytes;
+    let n = 0;
+    for (const p of this.#partitions.values()) n += p.bytes;
+    return n;
+  }
+}
+
+const INITIAL_CAPACITY = 1 << 10;
+/** The table grows past this fill: linear probing stays short below it. */
+const MAX_LOAD = 0.6;
+/**
+ * A slot or queue entry is 24 bytes of one buffer: the hash as int32 words 0–3, the time as
+ * the float64 at word 4, so a probe touches one cache line. An empty slot's time is NaN.
+ */
+const WORDS = 6;
+const SLOT_BYTES = WORDS * 4;
+
+function slots(capacity: number): { words: Int32Array; times: Float64Array } {
+  const buffer = new ArrayBuffer(capacity * SLOT_BYTES);
+  const times = new Float64Array(buffer);
+  return { words: new Int32Array(buffer), times };
+}
+
+/** One partition's ids: hash → latest append time, plus the eviction queue. */
+class IdWindow {
+  size = 0;
+  newest = -Infinity;
+  sweptAt = -Infinity;
+  readonly #queued: boolean;
+  #mask = INITIAL_CAPACITY - 1;
+  #words: Int32Array;
+  #times: Float64Array;
+  // A ring of (hash, time), oldest first; an entry whose time is no longer its id's is stale.
+  #qMask = INITIAL_CAPACITY - 1;
+  #qWords: Int32Array;
+  #qTimes: Float64Array;
+  #qHead = 0;
+  #qLength = 0;
+
+  constructor(queued: boolean) {
+    this.#queued = queued;
+    ({ words: this.#words, times: this.#times } = slots(INITIAL_CAPACITY));
+    this.#times.fill(NaN);
+    ({ words: this.#qWords, times: this.#qTimes } = slots(queued ? INITIAL_CAPACITY : 0));
+  }
+
+  get bytes(): number {
+    return this.#words.byteLength + this.#qWords.byteLength;
+  }
+
+  /** For the id hashed in ID_HASH: its previous latest append time (undefined: new), then records `time`. */
+  record(time: number): number | undefined {
+    const a = ID_HASH[0]!;
+    const b = ID_HASH[1]!;
+    const c = ID_HASH[2]!;
+    const d = ID_HASH[3]!;
+    const slot = this.#find(a, b, c, d);
+    if (slot < 0) {
+      if (this.size + 1 > (this.#mask + 1) * MAX_LOAD) this.#grow();
+      this.#insert(a, b, c, d, time);
+      this.#enqueue(a, b, c, d, time);
+      return undefined;
+    }
+    const prev = this.#times[slot * 3 + 2]!;
+    if (time > prev) {
+      this.#times[slot * 3 + 2] = time;
+      this.#enqueue(a, b, c, d, time);
+    }
+    return prev;
+  }
+
+  /** Drops the ids whose latest append time is before `horizon`, oldest first, as a Map sweep would. */
+  evictBefore(horizon: number): void {
+    const q = this.#qWords;
+    while (this.#qLength > 0) {
+      const at = this.#qHead;
+      const t = this.#qTimes[at * 3 + 2]!;
+      const w = at * WORDS;
+      const slot = this.#find(q[w]!, q[w + 1]!, q[w + 2]!, q[w + 3]!);
+      const stale = slot < 0 || this.#times[slot * 3 + 2] !== t;
+      if (!stale && t >= horizon) return;
+      if (!stale) this.#remove(slot);
+      this.#qHead = (at + 1) & this.#qMask;
+      this.#qLength--;
+    }
+  }
+
+  #find(a: number, b: number, c: number, d: number): number {
+    const words = this.#words;
+    const times = this.#times;
+    const mask = this.#mask;
+    for (let i = a & mask; ; i = (i + 1) & mask) {
+      const w = i * WORDS;
+      if (words[w] === a && words[w + 1] === b && words[w + 2] === c && words[w + 3] === d && times[i * 3 + 2] === times[i * 3 + 2]) return i;
+      if (Number.isNaN(times[i * 3 + 2])) return -1;
+    }
+  }
+
+  #insert(a: number, b: number, c: number, d: number, time: number): void {
+    const words = this.#words;
+    const times = this.#times;
+    let i = a & this.#mask;
+    while (!Number.isNaN(times[i * 3 + 2])) i = (i + 1) & this.#mask;
+    const w = i * WORDS;
+    words[w] = a;
+    words[w + 1] = b;
+    words[w + 2] = c;
+    words[w + 3] = d;
+    times[i * 3 + 2] = time;
+    this.size++;
+  }
+
+  /** Linear probing's deletion: later entries of the same probe run shift back into the hole. */
+  #remove(slot: number): void {
+    const words = this.#words;
+    const times = this.#times;
+    const mask = this.#mask;
+    let hole = slot;
+    for (let j = (slot + 1) & mask; !Number.isNaN(times[j * 3 + 2]); j = (j + 1) & mask) {
+      const home = words[j * WORDS]! & mask;
+      // j may fill the hole unless its home lies cyclically in (hole, j].
+      const stays = hole <= j ? home > hole && home <= j : home > hole || home <= j;
+      if (stays) continue;
+      words.copyWithin(hole * WORDS, j * WORDS, j * WORDS + WORDS);
+      hole = j;
+    }
+    times[hole * 3 + 2] = NaN;
+    this.size--;
+  }
+
+  #grow(): void {
+    const words = this.#words;
+    const times = this.#times;
+    const capacity = (this.#mask + 1) * 2;
+    this.#mask = capacity - 1;
+    ({ words: this.#words, times: this.#times } = slots(capacity));
+    this.#times.fill(NaN);
+    this.size = 0;
+    for (let i = 0; i < times.length / 3; i++) {
+      const t = times[i * 3 + 2]!;
+      if (!Number.isNaN(t)) this.#insert(words[i * WORDS]!, words[i * WORDS + 1]!, words[i * WORDS + 2]!, words[i * WORDS + 3]!, t);
+    }
+  }
+
+  #enqueue(a: number, b: number, c: number, d: number, time: number): void {
+    if (!this.#queued) return;
+    if (this.#qLength > this.#qMask) this.#growQueue();
+    const at = (this.#qHead + this.#qLength) & this.#qMask;
+    const w = at * WORDS;
+    this.#qWords[w] = a;
+    this.#qWords[w + 1] = b;
+    this.#qWords[w + 2] = c;
+    this.#qWords[w + 3] = d;
+    this.#qTimes[at * 3 + 2] = time;
+    this.#qLength++;
+  }
+
+  #growQueue(): void {
+    const capacity = (this.#qMask + 1) * 2;
+    const next = slots(capacity);
+    const wrapped = this.#qHead + this.#qLength - (this.#qMask + 1); // entries past the ring's end
+    next.words.set(this.#qWords.subarray(this.#qHead * WORDS));
+    if (wrapped > 0) next.words.set(this.#qWords.subarray(0, wrapped * WORDS), (this.#qLength - wrapped) * WORDS);
+    this.#qWords = next.words;
+    this.#qTimes = next.times;
+    this.#qMask = capacity - 1;
+    this.#qHead = 0;
   }
 }

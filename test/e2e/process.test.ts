@@ -79,7 +79,8 @@ describe('the braid process', () => {
     const dir = await tempDir();
     const first = await startBraidProcess(['--data-dir', dir]);
     procs.push(first);
-    const err = await run(process.execPath, [bin, 'start', '--port', '0', '--data-dir', dir]).then(
+    // The embedded log, as the first one uses: a BRAID_KAFKA_BROKERS of the test run must not switch it.
+    const err = await run(process.execPath, [bin, 'start', '--port', '0', '--data-dir', dir], { env: { ...process.env, BRAID_KAFKA_BROKERS: '' }, timeout: 60_000 }).then(
       () => undefined,
       (e: { code: number; stderr: string }) => e,
     );

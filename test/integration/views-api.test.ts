@@ -130,7 +130,7 @@ describe('the speed layer at start', () => {
     await roomy.app.close();
     await roomy.node!.close();
     await roomy.handle.close();
-    const tight = await makeTestApp({ dataDir, views, dedupe: { window: 'forever' }, speed: { maxDedupeMemory: '100KB' } }).catch((e: unknown) => e);
+    const tight = await makeTestApp({ dataDir, views, dedupe: { window: 'forever' }, speed: { maxDedupeMemory: '64KB' } }).catch((e: unknown) => e);
     // makeTestApp without roles does not start the node; start one by hand to see it refuse.
     const { BraidNode } = await import('../../serving/node.js');
     const { createLogger } = await import('../../shared/logger.js');
@@ -138,7 +138,7 @@ describe('the speed layer at start', () => {
     const node = new BraidNode(t.config, createLogger('silent'));
     const err = await node.start(t.handle).catch((e: unknown) => e);
     expect((err as { code?: string }).code).toBe('invalid_config');
-    expect((err as Error).message).toMatch(/dedupe\.window \(forever\) holds 2000 ids .* more than speed\.maxDedupeMemory \(100 KB\); shorten dedupe\.window or raise speed\.maxDedupeMemory/);
+    expect((err as Error).message).toMatch(/dedupe\.window \(forever\) holds 2000 ids .* more than speed\.maxDedupeMemory \(64 KB\); shorten dedupe\.window or raise speed\.maxDedupeMemory/);
     await node.close();
     await t.close();
     await roomy.close();
