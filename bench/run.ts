@@ -90,10 +90,18 @@ async function runStep(step: Step): Promise<{ comparisons: Comparison[]; error?:
     partial = lines.pop()!;
     for (const line of lines) if (line.trim() && !line.includes(RESULT_PREFIX)) say(`    ${line}`);
   });
-  const code = await new Promise<number | string>((resolve) => child.on('exit', (c, signal) => resolve(c ?? signal ?? -1)));
-  const comparisons = collect(stdout);
+  // 'close': the process has exited and its output is read to the end.
+  const code = await new Promise<number | string>((resolve) => child.on('close', (c, signal) => resolve(c ?? signal ?? -1)));
+  const what = `${step.file} ${step.args.join(' ')}`;
+  let comparisons: Comparison[];
+  try {
+    comparisons = collect(stdout);
+  } catch (err) {
+    return { comparisons: [], error: `${what} printed a result line that is not JSON (${(err as Error).message})` };
+  }
   // A failed check exits 1 too, but says so in its comparison; anything else is a crash.
-  if (code !== 0 && comparisons.every((c) => c.check.same)) return { comparisons, error: `${step.file} ${step.args.join(' ')} exited ${code}` };
+  if (code !== 0 && comparisons.every((c) => c.check.same)) return { comparisons, error: `${what} exited ${code}` };
+  if (comparisons.length === 0) return { comparisons, error: `${what} exited ${code} without a result` };
   return { comparisons };
 }
 

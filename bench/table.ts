@@ -101,7 +101,7 @@ export function renderMarkdown(run: BenchRun): string {
 /** The text with what stood between the bench markers replaced (markers kept). */
 export function replaceBetweenMarkers(text: string, content: string): string {
   const start = text.indexOf(README_START);
-  const end = text.indexOf(README_END);
+  const end = text.indexOf(README_END, start);
   if (start < 0 || end < start) throw new Error(`the README has no bench markers: put ${README_START} and ${README_END} in its performance section`);
   return `${text.slice(0, start + README_START.length)}\n${content}\n${text.slice(end)}`;
 }

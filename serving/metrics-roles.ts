@@ -209,7 +209,7 @@ function registerSpeedMetrics(registry: Registry, node: BraidNode): void {
   stateGauge(registry, 'braid_speed_groups', 'Groups (bucket and dimension values) the speed layer holds, over all views and segments.', () => stats()?.groups);
   stateGauge(registry, 'braid_speed_segments', 'Segments the speed layer holds: 1, plus one per batch run not yet published.', () => stats()?.segments);
   stateGauge(registry, 'braid_speed_dedupe_entries', 'Ids the speed layer remembers to drop duplicates within the dedupe window.', () => stats()?.dedupeEntries);
-  stateGauge(registry, 'braid_speed_dedupe_bytes', 'Estimated heap the dedupe state holds.', () => stats()?.dedupeBytes);
+  stateGauge(registry, 'braid_speed_dedupe_bytes', 'Bytes of the dedupe tables (typed arrays off the JS heap, at their high-water size).', () => stats()?.dedupeBytes);
   stateGauge(registry, 'braid_speed_ready_seconds', 'Time the speed layer took at start to catch up with the log and become ready.', () => stats()?.readySeconds);
   stateGauge(registry, 'braid_speed_rebuilding', '1 while the speed layer rebuilds to a batch snapshot it did not cut.', () => {
     const s = stats();

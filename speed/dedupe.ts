@@ -13,10 +13,10 @@
  *
  * Each partition keeps its ids as 128-bit hashes (./id-hash.ts) in typed arrays: an open
  * addressing table (hash → latest append time) and a queue in the order a JS Map would
- * hold them (insertion, re-inserted when the time moves on) for eviction. About 70 bytes an
- * id instead of some 200 in a Map of strings, no per-id garbage to collect, and no Map
- * size limit (2^24 entries in V8). The arrays grow with the window's high-water mark and
- * do not shrink.
+ * hold them (insertion, re-inserted when the time moves on) for eviction. About 90–100
+ * bytes an id (24-byte slots at most 60 % full, 24-byte queue entries) instead of some 200
+ * in a Map of strings, no per-id garbage to collect, and no Map size limit (2^24 entries in
+ * V8). The arrays keep the window's high-water size: they do not shrink.
  */
 import { hashId, ID_HASH } from './id-hash.js';
 
@@ -25,24 +25,32 @@ export interface DedupeOptions {
   readonly windowMs: number;
   /** tolerated regression of append times between producers, ms */
   readonly skewMs?: number;
+  /** slots each partition's table and queue start with, a power of two (small in tests, so growth happens) */
+  readonly initialCapacity?: number;
 }
 
 export class DedupeState {
   readonly windowMs: number;
   readonly skewMs: number;
   readonly #partitions = new Map<number, IdWindow>();
+  readonly #initialCapacity: number;
 
   constructor(options: DedupeOptions) {
     this.windowMs = options.windowMs;
     this.skewMs = options.skewMs ?? 300_000; // five minutes
+    const capacity = options.initialCapacity ?? INITIAL_CAPACITY;
+    if (!(capacity >= 1 && (capacity & (capacity - 1)) === 0)) throw new RangeError(`initialCapacity must be a power of two, not ${capacity}`);
+    this.#initialCapacity = capacity;
   }
 
   /** Records one record and tells whether it is a duplicate. Call in offset order per partition. */
   check(partition: number, id: string, appendTime: number): boolean {
+    // NaN marks an empty slot; both logs give integer milliseconds.
+    if (!Number.isFinite(appendTime)) throw new RangeError(`append time ${appendTime} of record ${id} is not a finite number`);
     let p = this.#partitions.get(partition);
     if (!p) {
       // Forever keeps every id: no eviction, so no queue.
-      p = new IdWindow(Number.isFinite(this.windowMs));
+      p = new IdWindow(Number.isFinite(this.windowMs), this.#initialCapacity);
       this.#partitions.set(partition, p);
     }
     hashId(id);
@@ -61,7 +69,7 @@ export class DedupeState {
     return n;
   }
 
-  /** The memory this state holds, bytes (its typed arrays). */
+  /** The memory this state holds, bytes: its typed arrays, which keep their high-water size. */
   get bytes(): number {
     let n = 0;
     for (const p of this.#partitions.values()) n += p.bytes;
@@ -91,21 +99,25 @@ class IdWindow {
   newest = -Infinity;
   sweptAt = -Infinity;
   readonly #queued: boolean;
-  #mask = INITIAL_CAPACITY - 1;
+  #mask: number;
   #words: Int32Array;
   #times: Float64Array;
   // A ring of (hash, time), oldest first; an entry whose time is no longer its id's is stale.
-  #qMask = INITIAL_CAPACITY - 1;
+  #qMask: number;
   #qWords: Int32Array;
   #qTimes: Float64Array;
   #qHead = 0;
   #qLength = 0;
+  /** queue entries known stale: compacting pays (a lookup each) only when they are many */
+  #qStale = 0;
 
-  constructor(queued: boolean) {
+  constructor(queued: boolean, capacity: number) {
     this.#queued = queued;
-    ({ words: this.#words, times: this.#times } = slots(INITIAL_CAPACITY));
+    this.#mask = capacity - 1;
+    ({ words: this.#words, times: this.#times } = slots(capacity));
     this.#times.fill(NaN);
-    ({ words: this.#qWords, times: this.#qTimes } = slots(queued ? INITIAL_CAPACITY : 0));
+    this.#qMask = capacity - 1;
+    ({ words: this.#qWords, times: this.#qTimes } = slots(queued ? capacity : 0));
   }
 
   get bytes(): number {
@@ -128,6 +140,7 @@ class IdWindow {
     const prev = this.#times[slot * 3 + 2]!;
     if (time > prev) {
       this.#times[slot * 3 + 2] = time;
+      if (this.#queued) this.#qStale++; // the id's entry already queued is stale now
       this.#enqueue(a, b, c, d, time);
     }
     return prev;
@@ -143,7 +156,8 @@ class IdWindow {
       const slot = this.#find(q[w]!, q[w + 1]!, q[w + 2]!, q[w + 3]!);
       const stale = slot < 0 || this.#times[slot * 3 + 2] !== t;
       if (!stale && t >= horizon) return;
-      if (!stale) this.#remove(slot);
+      if (stale) this.#qStale--;
+      else this.#remove(slot);
       this.#qHead = (at + 1) & this.#qMask;
       this.#qLength--;
     }
@@ -208,7 +222,7 @@ class IdWindow {
 
   #enqueue(a: number, b: number, c: number, d: number, time: number): void {
     if (!this.#queued) return;
-    if (this.#qLength > this.#qMask) this.#growQueue();
+    if (this.#qLength > this.#qMask) this.#compactOrGrowQueue();
     const at = (this.#qHead + this.#qLength) & this.#qMask;
     const w = at * WORDS;
     this.#qWords[w] = a;
@@ -219,15 +233,39 @@ class IdWindow {
     this.#qLength++;
   }
 
-  #growQueue(): void {
-    const capacity = (this.#qMask + 1) * 2;
-    const next = slots(capacity);
-    const wrapped = this.#qHead + this.#qLength - (this.#qMask + 1); // entries past the ring's end
-    next.words.set(this.#qWords.subarray(this.#qHead * WORDS));
-    if (wrapped > 0) next.words.set(this.#qWords.subarray(0, wrapped * WORDS), (this.#qLength - wrapped) * WORDS);
+  /**
+   * The queue is full. When a quarter of it or more is stale (ids re-sent later: each
+   * re-send queues its id again), the stale entries go, keeping the order of the live ones;
+   * it doubles when it would still be over half full. So it holds O(ids in the window), not
+   * O(records), at amortised O(1), and without re-sends growing is a plain copy.
+   */
+  #compactOrGrowQueue(): void {
+    const capacity = this.#qMask + 1;
+    const compact = this.#qStale * 4 >= capacity;
+    const live = compact ? this.#qLength - this.#qStale : this.#qLength;
+    const next = slots(live * 2 > capacity ? capacity * 2 : capacity);
+    let to = 0;
+    for (let n = 0; n < this.#qLength; n++) {
+      const at = (this.#qHead + n) & this.#qMask;
+      if (compact && this.#stale(at)) continue;
+      next.words.set(this.#qWords.subarray(at * WORDS, at * WORDS + WORDS), to * WORDS);
+      to++;
+    }
+    if (to !== live) throw new Error(`dedupe queue: ${to} entries kept, ${live} expected`);
+    if (compact) this.#qStale = 0;
     this.#qWords = next.words;
     this.#qTimes = next.times;
-    this.#qMask = capacity - 1;
+    this.#qMask = next.times.length / 3 - 1;
     this.#qHead = 0;
+    this.#qLength = live;
   }
+
+  /** A queue entry is stale when its id is gone or has a later time (queued again since). */
+  #stale(at: number): boolean {
+    const q = this.#qWords;
+    const w = at * WORDS;
+    const slot = this.#find(q[w]!, q[w + 1]!, q[w + 2]!, q[w + 3]!);
+    return slot < 0 || this.#times[slot * 3 + 2] !== this.#qTimes[at * 3 + 2];
+  }
+
 }

@@ -3,6 +3,7 @@ import murmur from 'murmurhash3js-revisited';
 import { describe, expect, it } from 'vitest';
 import { DedupeState } from '../../speed/dedupe.js';
 import { hashId, ID_HASH } from '../../speed/id-hash.js';
+import { Rng } from '../../shared/random.js';
 
 /** The rule as first written (a Map of ids per partition): the model the compact state must match. */
 class MapDedupe {
@@ -67,24 +68,50 @@ describe('id hash', () => {
 });
 
 describe('DedupeState', () => {
-  const op = fc.record({ partition: fc.integer({ min: 0, max: 2 }), id: fc.integer({ min: 0, max: 40 }), step: fc.integer({ min: -150, max: 400 }) });
+  const op = (ids: number) => fc.record({ partition: fc.integer({ min: 0, max: 2 }), id: fc.integer({ min: 0, max: ids }), step: fc.integer({ min: -150, max: 400 }) });
+
+  /** Every record's answer and the ids held after it, against the Map model. */
+  function sameAsModel(windowMs: number, skewMs: number, initialCapacity: number, ops: Array<{ partition: number; id: number; step: number }>, start = 0): void {
+    const state = new DedupeState({ windowMs, skewMs, initialCapacity });
+    const model = new MapDedupe(windowMs, skewMs);
+    const times = [start, start, start];
+    for (const { partition, id, step } of ops) {
+      // Append times mostly move on, sometimes step back (several producers' clocks).
+      times[partition] = times[partition]! + step;
+      const t = times[partition]!;
+      expect(state.check(partition, `id-${id}`, t)).toBe(model.check(partition, `id-${id}`, t));
+      expect(state.entries).toBe(model.entries);
+    }
+  }
 
   it('answers as the Map model does, record for record, and holds the same ids', () => {
-    fc.assert(
-      fc.property(fc.constantFrom(1_000, 5_000, Infinity), fc.array(op, { maxLength: 600 }), (windowMs, ops) => {
-        const state = new DedupeState({ windowMs, skewMs: 100 });
-        const model = new MapDedupe(windowMs, 100);
-        const times = [0, 0, 0];
-        for (const { partition, id, step } of ops) {
-          // Append times mostly move on, sometimes step back (several producers' clocks).
-          times[partition] = Math.max(0, times[partition]! + step);
-          const t = times[partition]!;
-          expect(state.check(partition, `id-${id}`, t)).toBe(model.check(partition, `id-${id}`, t));
-          expect(state.entries).toBe(model.entries);
-        }
-      }),
-      { numRuns: 300 },
-    );
+    // Tiny starting tables (2, 4 slots) make the table grow, probe runs wrap its end,
+    // deletions shift entries back across it, and the queue fill while wrapped.
+    for (const ids of [40, 400, 4_000]) {
+      fc.assert(
+        fc.property(
+          fc.constantFrom(0, 1_000, 5_000, 50_000, Infinity),
+          fc.constantFrom(0, 100),
+          fc.constantFrom(2, 4, 1_024),
+          fc.integer({ min: -1_000_000, max: 1_000_000 }),
+          fc.array(op(ids), { maxLength: 2_000, size: 'max' }),
+          (windowMs, skewMs, capacity, start, ops) => sameAsModel(windowMs, skewMs, capacity, ops, start),
+        ),
+        { numRuns: 60 },
+      );
+    }
+  });
+
+  it('matches the model over long walks of many ids', () => {
+    const rng = new Rng(11);
+    for (const [windowMs, skewMs, ids] of [
+      [10_000, 0, 50_000],
+      [2_000, 500, 5_000],
+      [Infinity, 0, 100_000],
+    ] as const) {
+      const ops = Array.from({ length: 100_000 }, () => ({ partition: rng.int(0, 1), id: rng.int(0, ids - 1), step: rng.int(-1, 3) }));
+      sameAsModel(windowMs, skewMs, 4, ops, -1_000_000);
+    }
   });
 
   it('keeps a window of ids through table growth and eviction, in typed arrays', () => {
@@ -104,9 +131,29 @@ describe('DedupeState', () => {
     // Only ids within the window (plus the sweep's slack of window/16) remain.
     expect(state.entries).toBeGreaterThanOrEqual(10_000);
     expect(state.entries).toBeLessThanOrEqual(10_000 + 625 + 2);
-    // Bounded by the window, not by the 100 000 ids seen: a table of ~10 600 live ids
-    // (32 Ki slots × 25 bytes) and a queue of the window's ~3 records a millisecond (64 Ki ×
-    // 24 bytes); keeping every id would take a table of 256 Ki slots (6.4 MB) alone.
+    // Bounded by the ids in the window, not by the 100 000 seen nor the records: at most
+    // ~20 000 live at once (a new id each millisecond, and each again 20 s later, evicted
+    // before, so new again): tables of 32 Ki and 64 Ki 24-byte slots. Keeping every id would
+    // take a table of 256 Ki slots (6.3 MB) alone.
     expect(state.bytes).toBeLessThan(3 * 2 ** 20);
+  });
+
+  it('keeps one queue entry per id, not per record, when an id is re-sent over and over', () => {
+    // One id re-sent every millisecond for an hour, inside an hour's window: each re-send
+    // queues the id again; the queue drops those stale entries instead of growing.
+    const state = new DedupeState({ windowMs: 3_600_000, skewMs: 0 });
+    expect(state.check(0, 'first', 0)).toBe(false);
+    let duplicates = 0;
+    for (let t = 1; t <= 3_600_000; t++) if (state.check(0, 'hot', t)) duplicates++;
+    expect(duplicates).toBe(3_600_000 - 1);
+    expect(state.entries).toBe(2);
+    expect(state.bytes).toBeLessThan(64 * 1024); // 86 MB if every re-send stayed queued
+  });
+
+  it('refuses an append time that is not a finite number', () => {
+    const state = new DedupeState({ windowMs: 1_000 });
+    expect(() => state.check(0, 'a', Number.NaN)).toThrow(/append time NaN of record a is not a finite number/);
+    expect(state.entries).toBe(0);
+    expect(() => new DedupeState({ windowMs: 1_000, initialCapacity: 3 })).toThrow(/power of two/);
   });
 });
