@@ -13,17 +13,17 @@
  * sent is counted once. `--json` prints the result for bench/run.ts (bench/report.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { startBraidProcess } from '../test/support/process.js';
+import { startBenchBraid, type BenchBraid } from './processes.js';
 import kafkajs from 'kafkajs';
 import { Agent, request } from 'undici';
 import { parse } from 'yaml';
 import { DemoGenerator } from '../shared/demo/generator.js';
-import { emit, latencySummary, peakRssOfPid } from './report.js';
+import { emit, latencySummary } from './report.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -42,7 +42,7 @@ const kafka = args.log === 'kafka';
 const agent = new Agent({ connections: 64 });
 const topic = `braid-bench-freshness-${randomUUID()}`;
 
-async function startBraid(dir: string): Promise<{ url: string; peakRssMB(): number; stop(): Promise<void> }> {
+async function startBraid(dir: string): Promise<BenchBraid> {
   const demo = parse(await readFile(fileURLToPath(new URL('../braid.yaml', import.meta.url)), 'utf8')) as { views: unknown[] };
   const views = [
     ...demo.views,
@@ -50,26 +50,13 @@ async function startBraid(dir: string): Promise<{ url: string; peakRssMB(): numb
     // Every load event once: the check that nothing was lost or doubled under the load.
     { name: 'load_total', events: ['page_view', 'signup', 'purchase'], granularity: 'day', dimensions: [], measures: { events: 'count' } },
   ];
-  const config = path.join(dir, 'braid.yaml');
-  await writeFile(
-    config,
-    JSON.stringify({
-      batch: { schedule: '*/15 * * * * *' }, // every 15 s: hand-offs during the measurement
-      archive: { flushIntervalMs: 1_000 },
-      views,
-      logging: { level: 'warn' },
-      ...(kafka ? { log: { partitions: 4, kafka: { brokers: args.brokers!.split(','), topic } } } : {}),
-    }),
-  );
-  const braid = await startBraidProcess(['--config', config, '--data-dir', path.join(dir, 'data')]);
-  return {
-    url: braid.url,
-    peakRssMB: () => peakRssOfPid(braid.child.pid!),
-    stop: async () => {
-      braid.child.kill('SIGTERM');
-      await braid.exited;
-    },
-  };
+  return startBenchBraid(dir, {
+    batch: { schedule: '*/15 * * * * *' }, // every 15 s: hand-offs during the measurement
+    archive: { flushIntervalMs: 1_000 },
+    views,
+    logging: { level: 'warn' },
+    ...(kafka ? { log: { partitions: 4, kafka: { brokers: args.brokers!.split(','), topic } } } : {}),
+  });
 }
 
 async function post(url: string, events: unknown[]): Promise<void> {

@@ -28,17 +28,16 @@
  * comparison carries no figures; the bench then exits 1. Topics, consumer groups and temp
  * directories are removed at the end.
  */
-import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import kafkajs from 'kafkajs';
 import { Agent, request } from 'undici';
-import { emit, latencySummary, ownPeakRssMB, peakRssOfPid, round, type Comparison, type Latency, type Measured } from './report.js';
-import { startBraidProcess, type BraidProcess } from '../test/support/process.js';
+import { emit, latencySummary, ownPeakRssMB, round, type Comparison, type Latency, type Measured } from './report.js';
+import { runPhaseProcess, startBenchBraid, type BenchBraid } from './processes.js';
 import { DemoGenerator, type RawEvent } from '../shared/demo/generator.js';
 import { decodeEvent, defaultEventLimits, encodeEvent, recordKey, validateEvents, type StoredEvent } from '../shared/events/index.js';
 import { EmbeddedLog } from '../shared/log/embedded/index.js';
@@ -240,16 +239,11 @@ async function phaseCeiling(o: Options): Promise<Run> {
 
 /** Runs an in-process side in a fresh process of this file; its last stdout line is the Run. */
 function runPhase(o: Options, side: 'peer' | 'ceiling', target: string, batch: number): Run {
-  const self = fileURLToPath(import.meta.url);
-  const args = [
-    '--import', 'tsx', self,
+  return runPhaseProcess<Run>(fileURLToPath(import.meta.url), [
     '--phase', side, '--target', target, '--batch', String(batch),
     '--events', String(o.events), '--clients', String(o.clients), '--now', String(o.now), '--run-id', o.runId,
     '--brokers', o.brokers.join(','), '--embedded-partitions', String(o.embeddedPartitions),
-  ];
-  const child = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 16 * 2 ** 20, stdio: ['ignore', 'pipe', 'inherit'] });
-  if (child.status !== 0) throw new Error(`phase ${side} failed (${child.status ?? child.signal})`);
-  return JSON.parse(child.stdout.trim().split('\n').at(-1)!) as Run;
+  ]);
 }
 
 // ---- the braid sides: a real `braid start` ------------------------------------------------
@@ -259,55 +253,22 @@ const VIEW = { name: 'pv_country', events: ['page_view'], granularity: 'hour', d
 /** Only POST /v1/events in the process: how a Kafka deployment scales ingest apart from the layers. */
 const INGEST_ONLY = { ingest: true, archive: false, batch: false, speed: false };
 
-async function startBraid(o: Options, dir: string, log: object, roles?: typeof INGEST_ONLY): Promise<BraidProcess> {
-  await mkdir(dir, { recursive: true });
-  const config = path.join(dir, 'braid.yaml');
-  await writeFile(
-    config,
-    JSON.stringify({
-      log,
-      ...(roles ? { roles } : {}),
-      // Neither a batch run nor a Lambda-vs-Kappa verification may land in the measurement.
-      batch: { schedule: 'off' },
-      verify: { schedule: 'off' },
-      views: [VIEW],
-      logging: { level: 'warn' },
-      ingest: { maxBatchEvents: Math.max(1_000, ...o.batches) },
-    }),
-  );
-  const braid = await startBraidProcess(['--config', config, '--data-dir', path.join(dir, 'data')]);
-  try {
-    await ready(braid.url);
-  } catch (err) {
-    await stopBraid(braid);
-    throw err;
-  }
-  return braid;
-}
-
-/** `braid is up` comes before the log is open and the roles have started; /readyz says when they have. */
-async function ready(url: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const res = await request(`${url}/readyz`);
-    await res.body.dump();
-    if (res.statusCode === 200) return;
-    if (Date.now() > deadline) throw new Error(`braid at ${url} was not ready within 60 s`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function stopBraid(braid: BraidProcess): Promise<void> {
-  braid.child.kill('SIGTERM');
-  const timer = setTimeout(() => braid.child.kill('SIGKILL'), 30_000);
-  const code = await braid.exited;
-  clearTimeout(timer);
-  if (code !== 0) say(`braid exited with ${code}:\n${braid.output().slice(-2_000)}`);
+function startBraid(o: Options, dir: string, log: object, roles?: typeof INGEST_ONLY): Promise<BenchBraid> {
+  return startBenchBraid(dir, {
+    log,
+    ...(roles ? { roles } : {}),
+    // Neither a batch run nor a Lambda-vs-Kappa verification may land in the measurement.
+    batch: { schedule: 'off' },
+    verify: { schedule: 'off' },
+    views: [VIEW],
+    logging: { level: 'warn' },
+    ingest: { maxBatchEvents: Math.max(1_000, ...o.batches) },
+  });
 }
 
 /** POST /v1/events with every batch, `clients` connections; peak RSS read before the process stops. */
-async function runBraid(o: Options, braid: BraidProcess, bodies: readonly string[]): Promise<Run> {
-  const atReady = peakRssOfPid(braid.child.pid!);
+async function runBraid(o: Options, braid: BenchBraid, bodies: readonly string[]): Promise<Run> {
+  const atReady = braid.peakRssMB();
   const agent = new Agent({ connections: o.clients });
   try {
     const run = await drive(bodies.length, o.clients, async (i) => {
@@ -315,7 +276,7 @@ async function runBraid(o: Options, braid: BraidProcess, bodies: readonly string
       const text = await res.body.text();
       if (res.statusCode !== 202) throw new Error(`${res.statusCode} ${text.slice(0, 300)}`);
     });
-    return { ...run, peakRssMB: peakRssOfPid(braid.child.pid!), extra: { peakRssAtReadyMB: atReady } };
+    return { ...run, peakRssMB: braid.peakRssMB(), extra: { peakRssAtReadyMB: atReady } };
   } finally {
     await agent.close();
   }
@@ -452,7 +413,7 @@ async function compareAt(o: Options, batch: number, sent: Sent, scratch: Scratch
       try {
         return await runBraid(o, braid, bodies);
       } finally {
-        await stopBraid(braid);
+        await braid.stop();
       }
     },
     () => verifyKafka(o, 'braid POST /v1/events, Kafka', braidTopic, sent.expected),
@@ -469,7 +430,7 @@ async function compareAt(o: Options, batch: number, sent: Sent, scratch: Scratch
       try {
         return await runBraid(o, braid, bodies);
       } finally {
-        await stopBraid(braid);
+        await braid.stop();
       }
     },
     () => verifyKafka(o, 'braid POST /v1/events, Kafka, ingest role only', ingestOnlyTopic, sent.expected),
@@ -494,7 +455,7 @@ async function compareAt(o: Options, batch: number, sent: Sent, scratch: Scratch
       try {
         return await runBraid(o, braid, bodies);
       } finally {
-        await stopBraid(braid);
+        await braid.stop();
       }
     },
     // braid keeps the embedded log in <dataDir>/log (shared/log/open.ts); read once the process has let go of it.

@@ -13,12 +13,12 @@
  * for the ones queued before it; a shape whose single answer takes over a second is not
  * load-tested.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { startBraidProcess } from '../test/support/process.js';
-import { emit, peakRssOfPid, type Measured } from './report.js';
+import { startBenchBraid, type BenchBraid } from './processes.js';
+import { emit, type Measured } from './report.js';
 import autocannon from 'autocannon';
 import { request } from 'undici';
 
@@ -61,18 +61,8 @@ const QUERIES: Array<[string, string]> = [
   ['one country with sketches, 100 rows', '/v1/views/big_sketches?where.data.country=DE&limit=100'],
 ];
 
-async function startBraid(dir: string): Promise<{ url: string; peakRssMB(): number; stop(): Promise<void> }> {
-  const config = path.join(dir, 'braid.yaml');
-  await writeFile(config, JSON.stringify({ batch: { schedule: 'off' }, views, logging: { level: 'warn' }, ingest: { maxBatchEvents: 10_000 } }));
-  const braid = await startBraidProcess(['--config', config, '--data-dir', path.join(dir, 'data')], { NODE_OPTIONS: '--max-old-space-size=8192' });
-  return {
-    url: braid.url,
-    peakRssMB: () => peakRssOfPid(braid.child.pid!),
-    stop: async () => {
-      braid.child.kill('SIGTERM');
-      await braid.exited;
-    },
-  };
+function startBraid(dir: string): Promise<BenchBraid> {
+  return startBenchBraid(dir, { batch: { schedule: 'off' }, views, logging: { level: 'warn' }, ingest: { maxBatchEvents: 10_000 } }, { NODE_OPTIONS: '--max-old-space-size=8192' });
 }
 
 async function post(url: string, body: unknown, expected: number): Promise<any> {

@@ -14,7 +14,6 @@
  * for state, before it reports a rate (a fast wrong answer is not a result). With --json it
  * prints one comparison for bench/report.ts; exit code 1 when the answers differ.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -31,7 +30,8 @@ import type { MeasureSpec } from '../shared/measures/index.js';
 import { compileView, parseViews, type CompiledView } from '../shared/views/index.js';
 import { TestArchiveWriter, archivePosition } from '../test/support/recompute-archive.js';
 import { createTestRunner } from '../test/support/recompute-runner.js';
-import { emit, round, type Check, type Measured } from './report.js';
+import { runPhaseProcess } from './processes.js';
+import { emit, ownPeakRssMB, round, type Check, type Measured } from './report.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -373,14 +373,11 @@ async function checkAnswers(files: readonly ArchiveFile[], batch: PhaseResult, d
 // ---- running the phases and reporting ---------------------------------------------------
 
 const here = fileURLToPath(import.meta.url);
-const peakMb = () => Math.round(process.resourceUsage().maxRSS / 1024);
 /** With --json, stdout carries the comparison; the readable lines go to stderr. */
 const say = (line: string) => (args.json ? process.stderr : process.stdout).write(`${line}\n`);
 
 function runPhase(phase: string): PhaseResult {
-  const child = spawnSync(process.execPath, ['--import', 'tsx', here, ...process.argv.slice(2).filter((a) => a !== '--json'), '--phase', phase], { encoding: 'utf8', maxBuffer: 1 << 24 });
-  if (child.status !== 0) throw new Error(`${phase} failed:\n${child.stderr}`);
-  return JSON.parse(child.stdout.trim().split('\n').at(-1)!) as PhaseResult;
+  return runPhaseProcess<PhaseResult>(here, [...process.argv.slice(2).filter((a) => a !== '--json'), '--phase', phase]);
 }
 
 /** batch events/s ÷ direct events/s: above 1, braid's run is faster than DuckDB alone. */
@@ -429,7 +426,7 @@ async function main(): Promise<void> {
   if (!existsSync(filesJson)) {
     const t = performance.now();
     await build();
-    say(`archive of ${events.toLocaleString('en')} events built in ${((performance.now() - t) / 1000).toFixed(1)} s (peak RSS ${peakMb()} MB)`);
+    say(`archive of ${events.toLocaleString('en')} events built in ${((performance.now() - t) / 1000).toFixed(1)} s (peak RSS ${ownPeakRssMB()} MB)`);
   }
   const files = JSON.parse(await readFile(filesJson, 'utf8')) as ArchiveFile[];
   const records = recordCount(files);
@@ -453,7 +450,7 @@ if (args.phase) {
   const files = JSON.parse(await readFile(filesJson, 'utf8')) as ArchiveFile[];
   const phases = { batch: phaseBatch, direct: phaseDirect, native: phaseNative } as const;
   const result = await phases[args.phase as keyof typeof phases](files);
-  process.stdout.write(`${JSON.stringify({ ...result, peakRssMb: peakMb() })}\n`);
+  process.stdout.write(`${JSON.stringify({ ...result, peakRssMb: ownPeakRssMB() })}\n`);
 } else {
   await main();
 }

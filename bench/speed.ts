@@ -14,14 +14,15 @@
  *            count+sum view and for the demo's revenue measures (count, sum, min, max, avg,
  *            distinct, quantile); and the dedupe state's heap per million ids in the window
  */
-import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { demoDay } from './demo-events.js';
+import { runPhaseProcess } from './processes.js';
 import { rawRead } from './raw-read.js';
+import { round } from './report.js';
 import { pino } from 'pino';
 import { loadConfig } from '../shared/config/index.js';
-import { DemoGenerator } from '../shared/demo/generator.js';
-import { encodeEvent, parseEventTime, recordKey, type StoredEvent } from '../shared/events/index.js';
+import { encodeEvent, recordKey } from '../shared/events/index.js';
 import { KafkaLog } from '../shared/log/kafka/index.js';
 import type { LogRecord } from '../shared/log/types.js';
 import { compileView, parseViews, ViewTable, type CompiledView } from '../shared/views/index.js';
@@ -55,18 +56,6 @@ function openLog() {
   return KafkaLog.open({ brokers, topic, partitions, clientId: 'braid-bench-speed', logger: silent });
 }
 
-/** Demo events over one day, stored as braid stores them. */
-function* demoEvents(n: number): Generator<StoredEvent> {
-  const generator = new DemoGenerator({ seed: 7 });
-  const start = Date.now() - 86_400_000;
-  const step = 86_400_000 / n;
-  for (let i = 0; i < n; i++) {
-    const raw = generator.next(Math.floor(start + i * step));
-    const time = parseEventTime(raw.time);
-    if (!time.ok) throw new Error(time.reason);
-    yield { id: raw.id, type: raw.type, time: time.ms, ...(raw.key ? { key: raw.key } : {}), ...(raw.data ? { data: raw.data } : {}) };
-  }
-}
 
 async function phaseAppend(): Promise<Record<string, unknown>> {
   const log = await openLog();
@@ -77,7 +66,7 @@ async function phaseAppend(): Promise<Record<string, unknown>> {
     const started = performance.now();
     const inFlight = new Set<Promise<unknown>>();
     let batch: { key: string; value: Buffer }[] = [];
-    for (const event of demoEvents(events)) {
+    for (const event of demoDay(events)) {
       batch.push({ key: recordKey(event), value: encodeEvent(event) });
       if (batch.length === 5_000) {
         const p = log.append(batch).finally(() => inFlight.delete(p));
@@ -140,7 +129,7 @@ async function phaseFold(): Promise<Record<string, unknown>> {
   const views = await demoViews();
   const records: LogRecord[] = [];
   let offset = 0;
-  for (const event of demoEvents(events)) {
+  for (const event of demoDay(events)) {
     records.push({ partition: 0, offset: offset++, appendTime: event.time, key: recordKey(event), value: encodeEvent(event) });
   }
   const folder = new Folder(views, new DedupeState({ windowMs: WINDOW_MS }));
@@ -194,10 +183,6 @@ async function phaseDedupe(): Promise<Record<string, unknown>> {
   return { ids: dedupe.entries, mbPerMillionIds: round((bytes / 2 ** 20) * (1_000_000 / groups)), estimateMbPerMillionIds: round((dedupe.bytes / 2 ** 20) * (1_000_000 / groups)) };
 }
 
-function round(x: number): number {
-  return Math.round(x * 1000) / 1000;
-}
-
 async function runPhase(phase: string): Promise<Record<string, unknown>> {
   switch (phase) {
     case 'append':
@@ -228,13 +213,7 @@ if (args.phase) {
   const results: Record<string, unknown> = { events, partitions, brokers, node: process.version };
   for (const phase of ['append', 'read', 'catchup', 'fold', 'memory-count_sum', 'memory-revenue', 'memory-dedupe']) {
     const passthrough = process.argv.slice(2).filter((a, i, all) => a !== '--phase' && all[i - 1] !== '--phase');
-    const child = spawnSync(process.execPath, ['--expose-gc', '--max-old-space-size=8192', '--import', 'tsx', self, ...passthrough, '--phase', phase], {
-      encoding: 'utf8',
-      maxBuffer: 64 * 2 ** 20,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    if (child.status !== 0) throw new Error(`phase ${phase} failed (${child.status ?? child.signal})`);
-    results[phase] = JSON.parse(child.stdout.trim().split('\n').at(-1)!);
+    results[phase] = runPhaseProcess(self, [...passthrough, '--phase', phase], ['--expose-gc', '--max-old-space-size=8192']);
     process.stderr.write(`${phase}: ${JSON.stringify(results[phase])}\n`);
   }
   process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);

@@ -37,12 +37,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { rawRead } from './raw-read.js';
-import { emit, ownPeakRssMB, type Comparison } from './report.js';
+import { demoDay } from './demo-events.js';
+import { runPhaseProcess } from './processes.js';
+import { emit, ownPeakRssMB, round, type Comparison } from './report.js';
 import { renderComparisons } from './table.js';
 import { Kafka, logLevel } from 'kafkajs';
 import { pino } from 'pino';
-import { DemoGenerator } from '../shared/demo/generator.js';
-import { encodeEvent, parseEventTime, recordKey, type StoredEvent } from '../shared/events/index.js';
+import { encodeEvent, recordKey } from '../shared/events/index.js';
 import { KafkaLog } from '../shared/log/kafka/index.js';
 import type { Position } from '../shared/log/types.js';
 import { hllEstimate, hllRegisters, HLL_M, type HllState } from '../shared/measures/hll.js';
@@ -115,19 +116,6 @@ function openLog(topic: string) {
   return KafkaLog.open({ brokers, topic, partitions, clientId: 'braid-bench-streams', logger: silent });
 }
 
-/** Demo events over one day without retries, stored as braid stores them. */
-function* demoEvents(n: number): Generator<StoredEvent> {
-  const generator = new DemoGenerator({ seed: 7, duplicateRate: 0 });
-  const start = Date.now() - 86_400_000;
-  const step = 86_400_000 / n;
-  for (let i = 0; i < n; i++) {
-    const raw = generator.next(Math.floor(start + i * step));
-    const time = parseEventTime(raw.time);
-    if (!time.ok) throw new Error(time.reason);
-    yield { id: raw.id, type: raw.type, time: time.ms, ...(raw.key ? { key: raw.key } : {}), ...(raw.data ? { data: raw.data } : {}) };
-  }
-}
-
 interface Truth {
   count: number;
   sum: number | null;
@@ -144,7 +132,8 @@ async function fill(topic: string): Promise<{ end: Position; seconds: number; tr
     const started = performance.now();
     const inFlight = new Set<Promise<unknown>>();
     let batch: { key: string; value: Buffer }[] = [];
-    for (const event of demoEvents(events)) {
+    // duplicateRate 0: every id is unique, so braid's dedupe drops nothing (late events stay in).
+    for (const event of demoDay(events, { duplicateRate: 0 })) {
       batch.push({ key: recordKey(event), value: encodeEvent(event) });
       if (event.type === VIEW.type) {
         const d = event.data?.[VIEW.dimension];
@@ -217,21 +206,10 @@ async function phaseBraid(topic: string, out: string): Promise<Record<string, un
   }
 }
 
-function round(x: number): number {
-  return Math.round(x * 1000) / 1000;
-}
-
-/** Runs a phase of this file in a fresh process; its last stdout line is the result. */
+/** Runs a phase of this file in a fresh process. */
 function runPhase(phase: string, topic: string, out?: string): Record<string, unknown> {
-  const self = fileURLToPath(import.meta.url);
   const extra = out ? ['--out', out] : [];
-  const child = spawnSync(process.execPath, ['--max-old-space-size=8192', '--import', 'tsx', self, String(events), '--partitions', String(partitions), '--brokers', brokers.join(','), '--phase', phase, '--topic', topic, ...extra], {
-    encoding: 'utf8',
-    maxBuffer: 64 * 2 ** 20,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  if (child.status !== 0) throw new Error(`phase ${phase} failed (${child.status ?? child.signal})`);
-  return JSON.parse(child.stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
+  return runPhaseProcess(fileURLToPath(import.meta.url), [String(events), '--partitions', String(partitions), '--brokers', brokers.join(','), '--phase', phase, '--topic', topic, ...extra], ['--max-old-space-size=8192']);
 }
 
 function build(): number {
