@@ -11,6 +11,8 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
+          // Property walks of 100 000 steps take seconds on a busy 2-core machine.
+          testTimeout: 30_000,
           // Unit tests first: they are fast and say most about a broken change.
           sequence: { groupOrder: 0 },
         },
