@@ -17,7 +17,7 @@ import { defaultEventLimits, encodeEvent, recordKey, validateEvents } from '../s
 import { EmbeddedLog } from '../shared/log/embedded/index.js';
 import { compileView, parseViews, viewKey } from '../shared/views/index.js';
 import { Replayer } from '../speed/replay.js';
-import { compareView, mergeRows } from '../serving/verification/compare.js';
+import { compareView, mergeRows } from '../lambda/index.js';
 
 const events = Number(process.argv[2] ?? 1_000_000);
 const partitions = Number(process.argv[3] ?? 1);

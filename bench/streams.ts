@@ -47,7 +47,7 @@ import { encodeEvent, recordKey } from '../shared/events/index.js';
 import { KafkaLog } from '../shared/log/kafka/index.js';
 import type { Position } from '../shared/log/types.js';
 import { hllEstimate, hllRegisters, HLL_M, type HllState } from '../shared/measures/hll.js';
-import { bucketOf, compileView, parseViews, type CompiledView } from '../shared/views/index.js';
+import { bucketOf, compileView, parseViews, viewKey, type CompiledView } from '../shared/views/index.js';
 import { SpeedLayer } from '../speed/speed-layer.js';
 
 const { values: args, positionals } = parseArgs({
@@ -181,11 +181,11 @@ async function phaseBraid(topic: string, out: string): Promise<Record<string, un
     await speed.start();
     const seconds = (performance.now() - started) / 1000;
     const stats = speed.stats();
-    const snapshot = speed.snapshot(v.def.name);
-    if (!snapshot?.whole) throw new Error('the speed layer cannot answer the view');
+    const pair = speed.pair();
+    if (!pair) throw new Error('the speed layer cannot answer the view');
     const rows: Row[] = [];
-    for (const source of snapshot.sources) {
-      for (const row of source) {
+    for (const tables of pair.segments) {
+      for (const row of tables.get(viewKey(v))!.rows.values()) {
         const [n, total, users] = row.states as [number, number | null, HllState];
         rows.push({ bucket: row.bucket, dim: row.dims[0] ?? null, count: n, sum: total, distinct: hllEstimate(users), ...registerChecksum(users) });
       }

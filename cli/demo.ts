@@ -1,6 +1,7 @@
 import { createWriteStream } from 'node:fs';
+import { sleep } from '../shared/async.js';
 import { DemoGenerator, type DemoOptions } from '../shared/demo/generator.js';
-import { postEvents } from './client.js';
+import { BraidClient } from './api.js';
 import { progressBar } from './progress.js';
 
 export interface DemoRunOptions extends Partial<DemoOptions> {
@@ -22,7 +23,8 @@ export interface DemoRunOptions extends Partial<DemoOptions> {
 export async function runDemo(options: DemoRunOptions): Promise<number> {
   const generator = new DemoGenerator(options);
   const sink = options.out !== undefined ? fileSink(options.out) : undefined;
-  const bar = options.count !== undefined && !options.quiet ? progressBar('demo', options.count) : undefined;
+  const bar = options.count !== undefined && !options.quiet ? progressBar('demo', options.count, 'events') : undefined;
+  const client = sink ? undefined : new BraidClient({ url: options.url ?? 'http://127.0.0.1:8080', ...(options.apiKey ? { apiKey: options.apiKey } : {}) });
   const started = Date.now();
   let produced = 0;
   try {
@@ -30,7 +32,7 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
       const n = Math.min(options.batchSize, (options.count ?? Infinity) - produced);
       const events = generator.batch(n, Date.now());
       if (sink) await sink.write(events.map((e) => JSON.stringify(e)).join('\n') + '\n');
-      else await postEvents(events, { url: options.url ?? 'http://127.0.0.1:8080', ...(options.apiKey ? { apiKey: options.apiKey } : {}) });
+      else await client!.postEvents(events);
       produced += n;
       bar?.update(produced);
       if (options.rate > 0) {
@@ -59,19 +61,4 @@ function fileSink(path: string) {
         stream.end(() => resolve());
       }),
   };
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    // The listener goes when the timer fires: a long demo must not pile them up.
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -4,14 +4,20 @@ import { startBraid } from './start.js';
 import { sendFile } from './send.js';
 import { runDemo } from './demo.js';
 import { kafkaCommand } from './kafka.js';
-import { runBatch } from './batch.js';
-import { runReplay, runVerify } from './replay.js';
+import { runBatch, runReplay, runVerify } from './jobs.js';
 
 const int = (name: string) => (value: string) => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
   return n;
 };
+
+/** The options of every command that talks to a braid server. */
+function serverCommand(command: Command, apiKeyFor = 'API key for writes'): Command {
+  return command
+    .addOption(new Option('-u, --url <url>', 'braid server').default('http://127.0.0.1:8080').env('BRAID_URL'))
+    .addOption(new Option('-k, --api-key <key>', apiKeyFor).env('BRAID_API_KEY'));
+}
 
 const program = new Command('braid').description('Lambda-architecture analytics: one log, batch + speed views, exact answers.');
 
@@ -34,23 +40,17 @@ program
     process.once('SIGTERM', stop);
   });
 
-program
-  .command('send')
+serverCommand(program.command('send'))
   .description('post an NDJSON or JSON events file to braid in batches, with a progress bar')
   .argument('<file>', 'NDJSON, a JSON array, or {"events": [...]}')
-  .addOption(new Option('-u, --url <url>', 'braid server').default('http://127.0.0.1:8080').env('BRAID_URL'))
-  .addOption(new Option('-k, --api-key <key>', 'API key for writes').env('BRAID_API_KEY'))
   .addOption(new Option('-b, --batch-size <n>', 'events per request').argParser(int('batch-size')).default(1000))
   .action(async (file: string, opts: { url: string; apiKey?: string; batchSize: number }) => {
     const sent = await sendFile(file, opts);
     process.stderr.write(`sent ${sent} events\n`);
   });
 
-program
-  .command('demo')
+serverCommand(program.command('demo'))
   .description('generate realistic web-shop events (page views, sign-ups, purchases), with retried duplicates and late events')
-  .addOption(new Option('-u, --url <url>', 'braid server to post to').default('http://127.0.0.1:8080').env('BRAID_URL'))
-  .addOption(new Option('-k, --api-key <key>', 'API key for writes').env('BRAID_API_KEY'))
   .option('-o, --out <file>', "write NDJSON to a file ('-' for stdout) instead of posting")
   .addOption(new Option('-r, --rate <n>', 'events per second; 0 = as fast as possible').argParser(int('rate')).default(100))
   .addOption(new Option('-n, --count <n>', 'stop after this many events (default: until Ctrl-C)').argParser(int('count')))
@@ -72,11 +72,8 @@ program
   });
 
 const batch = program.command('batch').description('the batch layer');
-batch
-  .command('run')
+serverCommand(batch.command('run'))
   .description('start a batch run on a braid server and follow it with a progress bar')
-  .addOption(new Option('-u, --url <url>', 'braid server').default('http://127.0.0.1:8080').env('BRAID_URL'))
-  .addOption(new Option('-k, --api-key <key>', 'API key for writes').env('BRAID_API_KEY'))
   .action(async (opts: { url: string; apiKey?: string }) => {
     const run = await runBatch(opts);
     if (run.state === 'failed') {
@@ -87,11 +84,8 @@ batch
     process.stderr.write(`batch run ${run.id} published version ${run.version} at snapshot ${JSON.stringify(run.snapshot)} (${run.progress.recordsRead} records)\n`);
   });
 
-program
-  .command('replay')
+serverCommand(program.command('replay'))
   .description('run a Kappa replay on a braid server (the whole log through the speed code), with progress')
-  .addOption(new Option('-u, --url <url>', 'braid server').default('http://127.0.0.1:8080').env('BRAID_URL'))
-  .addOption(new Option('-k, --api-key <key>', 'API key for writes').env('BRAID_API_KEY'))
   .option('--until <position>', 'replay up to this position, as JSON: {"0": 1200, "1": 980} (default: the log end now)')
   .action(async (opts: { url: string; apiKey?: string; until?: string }) => {
     let until: Record<string, number> | undefined;
@@ -111,11 +105,8 @@ program
     process.stderr.write(`replay ${info.id} reached ${JSON.stringify(info.target)}: ${info.progress.records} records at ${info.progress.rate}/s; query it with source=kappa\n`);
   });
 
-program
-  .command('verify')
+serverCommand(program.command('verify'))
   .description('compare the Lambda answers with a Kappa replay, view by view; exits 1 on any difference')
-  .addOption(new Option('-u, --url <url>', 'braid server').default('http://127.0.0.1:8080').env('BRAID_URL'))
-  .addOption(new Option('-k, --api-key <key>', 'API key for writes').env('BRAID_API_KEY'))
   .action(async (opts: { url: string; apiKey?: string }) => {
     const v = await runVerify(opts);
     if (v.state !== 'succeeded') {

@@ -1,11 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import type { RawEvent } from '../shared/demo/generator.js';
-import { postEvents } from './client.js';
+import { BraidClient, type ClientOptions } from './api.js';
 import { progressBar } from './progress.js';
 
-export interface SendOptions {
-  readonly url: string;
-  readonly apiKey?: string;
+export interface SendOptions extends ClientOptions {
   readonly batchSize: number;
 }
 
@@ -13,11 +11,12 @@ export interface SendOptions {
 export async function sendFile(file: string, options: SendOptions): Promise<number> {
   const text = await readFile(file, 'utf8');
   const events = parseEventsFile(text, file);
-  const bar = progressBar(`send ${file}`, events.length);
+  const client = new BraidClient(options);
+  const bar = progressBar(`send ${file}`, events.length, 'events');
   let sent = 0;
   try {
     for (let i = 0; i < events.length; i += options.batchSize) {
-      sent += await postEvents(events.slice(i, i + options.batchSize), options);
+      sent += await client.postEvents(events.slice(i, i + options.batchSize));
       bar.update(sent);
     }
   } finally {

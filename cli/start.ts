@@ -6,7 +6,7 @@ import { createLogger } from '../shared/logger.js';
 import { logHandleFromConfig } from '../shared/log/open.js';
 import type { LogHandle } from '../shared/log/handle.js';
 import { buildApp } from '../serving/app.js';
-import { BraidNode, validateSchedule } from '../serving/node.js';
+import { BraidNode } from '../lambda/index.js';
 import { runDemo } from './demo.js';
 
 export interface StartOptions {
@@ -39,8 +39,6 @@ export async function startBraid(options: StartOptions): Promise<Running> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'braid_' });
 
-  validateSchedule('batch.schedule', config.batch.schedule);
-  validateSchedule('verify.schedule', config.verify.schedule);
   const log = logHandleFromConfig(config, logger);
   const node = new BraidNode(config, logger);
   const app = await buildApp({ config, log, logger, registry, node });

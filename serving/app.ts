@@ -4,20 +4,21 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { BraidError } from '../shared/errors.js';
-import { toBraidError } from './errors.js';
 import type { ResolvedConfig } from '../shared/config/index.js';
 import type { LogHandle } from '../shared/log/handle.js';
+import type { BraidNode } from '../lambda/index.js';
+import { registerWrites } from './auth.js';
 import { registerBodyParsers } from './body.js';
-import { createIngestMetrics, createQueryMetrics } from './metrics.js';
-import { registerRoleMetrics } from './metrics-roles.js';
+import { toBraidError } from './errors.js';
 import { Ingestor } from './ingest/ingestor.js';
+import { createIngestMetrics, createQueryMetrics, registerRoleMetrics } from './metrics/index.js';
+import { QueryService } from './query/service.js';
+import { batchReadRoutes, batchWriteRoutes } from './routes/batch.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
+import { replayReadRoutes, replayWriteRoutes } from './routes/replays.js';
+import { verificationReadRoutes, verificationWriteRoutes } from './routes/verification.js';
 import { viewRoutes } from './routes/views.js';
-import { batchRoutes } from './routes/batch.js';
-import { replayRoutes } from './routes/replays.js';
-import { QueryService } from './query/service.js';
-import type { BraidNode } from './node.js';
 
 export interface AppDeps {
   readonly config: ResolvedConfig;
@@ -30,7 +31,7 @@ export interface AppDeps {
 
 /** Builds the HTTP app without listening; tests use `app.inject`, the process calls `listen`. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
-  const { config } = deps;
+  const { config, node } = deps;
   const app = Fastify({
     // pino's Logger is a FastifyBaseLogger; the cast keeps the app's type the default one.
     loggerInstance: deps.logger as FastifyBaseLogger,
@@ -58,15 +59,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   const ingestMetrics = createIngestMetrics(deps.registry);
-  const ingestor = new Ingestor({
-    log: () => deps.log.current(),
-    limits: config.ingest,
-    metrics: ingestMetrics,
-  });
-  await app.register(eventRoutes, { ingestor, metrics: ingestMetrics, apiKeys: config.auth.apiKeys });
-  await app.register(healthRoutes, { log: deps.log, registry: deps.registry, ...(deps.node ? { node: deps.node } : {}) });
-  const node = deps.node;
-  // Kappa mode runs no archive and no batch layer (serving/node.ts).
+  const ingestor = new Ingestor({ log: () => deps.log.current(), limits: config.ingest, metrics: ingestMetrics });
+  // Kappa mode runs no archive and no batch layer (lambda/node.ts).
   const lambda = config.mode !== 'kappa';
   registerRoleMetrics({
     registry: deps.registry,
@@ -74,33 +68,29 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...(node ? { node } : {}),
     roles: { archive: lambda && config.roles.archive, batch: lambda && config.roles.batch, speed: config.roles.speed },
   });
+  await app.register(healthRoutes({ log: deps.log, registry: deps.registry, ...(node ? { roles: node } : {}) }));
+
+  // The roles start after the log opens: the routes look them up per request.
+  const writes = [eventRoutes({ ingestor, metrics: ingestMetrics })];
   if (node) {
-    // The roles start after the log opens; the routes look them up per request.
-    const batch = { current: () => node.batch?.current() };
-    const queries = new QueryService({
-      views: node.views,
-      mode: node.mode,
-      batch,
-      speed: { snapshot: (name) => node.speed?.snapshot(name) },
-      kappa: {
-        latest: () => {
-          const replay = node.replayer?.latest();
-          return replay?.tables ? { position: replay.info.target, tables: replay.tables } : undefined;
-        },
-      },
-    });
-    await app.register(viewRoutes, { queries, batch, metrics: createQueryMetrics(deps.registry) });
-    await app.register(replayRoutes, { node, apiKeys: config.auth.apiKeys });
-    await app.register(batchRoutes, {
-      apiKeys: config.auth.apiKeys,
-      runner: {
-        start: (trigger) => requireBatch(node).start(trigger),
-        getRun: (id) => requireBatch(node).getRun(id),
-        runs: () => requireBatch(node).runs(),
-      },
-    });
+    const batch = () => role(node.batch, 'the batch layer is not running in this process (roles.batch) or is still opening; retry shortly');
+    const replays = () => role(node.replayer, 'replays start once the log is open; retry shortly');
+    const verifier = () =>
+      role(node.verifier, node.mode === 'kappa' ? 'mode kappa has no Lambda side to verify' : 'verification needs the speed role and starts once the log is open; retry shortly');
+    writes.push(batchWriteRoutes(batch), replayWriteRoutes(replays), verificationWriteRoutes(verifier));
+    const queries = new QueryService(node.sources);
+    await app.register(viewRoutes({ queries, batch: () => node.batch?.current(), metrics: createQueryMetrics(deps.registry, node.views.map((v) => v.def.name)) }));
+    await app.register(batchReadRoutes(batch));
+    await app.register(replayReadRoutes(replays));
+    await app.register(verificationReadRoutes(verifier));
   }
+  await registerWrites(app, config.auth.apiKeys, writes);
   return app;
+}
+
+function role<T>(value: T | undefined, missing: string): T {
+  if (value === undefined) throw new BraidError('not_ready', missing);
+  return value;
 }
 
 /** Maps every error to `{ error, message }` with the catalogue's status; layer code never knows HTTP. */
@@ -113,9 +103,4 @@ function errorHandler(logger: Logger) {
     const details = mapped.details && typeof mapped.details === 'object' ? mapped.details : {};
     void reply.status(mapped.status).send({ error: mapped.code, message: mapped.message, ...details });
   };
-}
-
-function requireBatch(node: BraidNode) {
-  if (!node.batch) throw new BraidError('not_ready', 'the batch layer is not running in this process (roles.batch) or is still opening; retry shortly');
-  return node.batch;
 }

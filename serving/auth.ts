@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { BraidError } from '../shared/errors.js';
 
 /**
@@ -19,6 +19,25 @@ export function apiKeyGuard(apiKeys: readonly string[]): ((request: FastifyReque
       throw new BraidError('forbidden', 'the API key is not valid for this server; check auth.apiKeys');
     }
   };
+}
+
+/**
+ * Registers `routes` in one encapsulated scope whose `onRequest` hook checks the API key
+ * before the body is read (fastify's encapsulation: a plugin's hooks apply to its routes
+ * alone), and marks each of them as secured in the OpenAPI document. Every write route is
+ * registered through here; there is no per-route check to forget.
+ */
+export async function registerWrites(app: FastifyInstance, apiKeys: readonly string[], routes: readonly FastifyPluginAsync[]): Promise<void> {
+  await app.register(async (scope) => {
+    const guard = apiKeyGuard(apiKeys);
+    if (guard) {
+      scope.addHook('onRequest', guard);
+      scope.addHook('onRoute', (route) => {
+        route.schema = { ...route.schema, security: [{ apiKey: [] }, { bearer: [] }] };
+      });
+    }
+    for (const plugin of routes) await scope.register(plugin);
+  });
 }
 
 function presentedKey(request: FastifyRequest): string | undefined {

@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import { BraidError } from '../shared/errors.js';
-import type { EventLog, Position } from '../shared/log/types.js';
-import { viewKey, type CompiledView, type ViewRow } from '../shared/views/index.js';
-import type { BatchVersion } from '../serving/query/service.js';
+import { covers, maxPosition, positionKey, samePosition, zeroPosition, type Position } from '../shared/log/position.js';
+import type { EventLog } from '../shared/log/types.js';
+import type { BatchVersion, CompiledView } from '../shared/views/index.js';
 import { DedupeState } from './dedupe.js';
 import { emptyTables, Folder, type FoldCounts, type Tables } from './folder.js';
 
@@ -36,14 +36,15 @@ interface State {
   position: Position;
 }
 
-export interface SpeedSnapshot {
-  readonly batch: BatchVersion | undefined;
-  /** the definition answered with */
-  readonly view: CompiledView;
-  readonly sources: Iterable<ViewRow>[];
+/**
+ * The Lambda side at one instant: the paired batch version and the speed layer's segments
+ * after its S, up to `position`. Taken whole, synchronously, so the two always belong together.
+ */
+export interface SpeedPair {
+  readonly base: BatchVersion | undefined;
+  /** per segment, oldest first, the tables keyed by `viewKey` (the live segment last) */
+  readonly segments: ReadonlyArray<Tables>;
   readonly position: Position;
-  /** false when the view was added after the paired version and awaits a batch run */
-  readonly whole: boolean;
 }
 
 export interface SpeedStats {
@@ -81,13 +82,11 @@ export class SpeedLayer {
   #rebuilding: Promise<void> | undefined;
   #readySeconds: number | undefined;
   #closed = false;
-  #partitions: number;
   /** S of batch runs in flight (position key → runs): boundaries that must survive compaction */
   readonly #pins = new Map<string, number>();
 
   constructor(options: SpeedLayerOptions) {
     this.#options = options;
-    this.#partitions = options.log.partitions;
   }
 
   /** Builds the state from the serving version's S up to the log's end, then tails. */
@@ -115,8 +114,8 @@ export class SpeedLayer {
     const state = this.#requireState();
     const live = state.segments.at(-1)!;
     const position = { ...state.position };
-    if (options.pin) this.#pins.set(this.#pinKey(position), (this.#pins.get(this.#pinKey(position)) ?? 0) + 1);
-    if (samePosition(live.start, position, this.#partitions)) return position; // already a boundary
+    if (options.pin) this.#pins.set(positionKey(position), (this.#pins.get(positionKey(position)) ?? 0) + 1);
+    if (samePosition(live.start, position)) return position; // already a boundary
     live.end = position;
     state.segments.push({ start: position, end: undefined, tables: emptyTables(this.#options.views) });
     this.#compact(state);
@@ -125,14 +124,10 @@ export class SpeedLayer {
 
   /** A batch run that took its S with `cut({ pin: true })` has finished: S need not stay a boundary. */
   unpin(position: Position): void {
-    const key = this.#pinKey(position);
+    const key = positionKey(position);
     const n = this.#pins.get(key) ?? 0;
     if (n <= 1) this.#pins.delete(key);
     else this.#pins.set(key, n - 1);
-  }
-
-  #pinKey(position: Position): string {
-    return JSON.stringify(Array.from({ length: this.#partitions }, (_, p) => position[p] ?? 0));
   }
 
   /**
@@ -146,12 +141,10 @@ export class SpeedLayer {
     for (let i = 1; i < state.segments.length; i++) {
       const segment = state.segments[i]!;
       const previous = out.at(-1)!;
-      if (i < sealed && !this.#pins.has(this.#pinKey(segment.start))) {
+      if (i < sealed && !this.#pins.has(positionKey(segment.start))) {
         const tables = emptyTables(this.#options.views);
         for (const [key, table] of tables) {
-          for (const from of [previous.tables.get(key), segment.tables.get(key)]) {
-            for (const row of from?.rows.values() ?? []) table.mergeRow(row.bucket, row.dims, row.states);
-          }
+          table.mergeAll([previous.tables.get(key)?.rows.values() ?? [], segment.tables.get(key)?.rows.values() ?? []]);
         }
         out[out.length - 1] = { start: previous.start, end: segment.end, tables };
       } else {
@@ -176,7 +169,7 @@ export class SpeedLayer {
   onPublished(version: BatchVersion): void {
     const state = this.#state;
     if (!state || this.#closed) return;
-    const i = state.segments.findIndex((s) => samePosition(s.start, version.snapshot, this.#partitions));
+    const i = state.segments.findIndex((s) => samePosition(s.start, version.snapshot));
     if (i >= 0) {
       // One synchronous swap: queries see either the old pair or the new one.
       this.#state = { ...state, base: version, segments: state.segments.slice(i) };
@@ -195,25 +188,11 @@ export class SpeedLayer {
       });
   }
 
-  /**
-   * The rows a query merges: the paired version and the segments after its S, for the
-   * definition the version holds for the view (view evolution: an older definition is
-   * served until a version computed with the configured one is paired), else the
-   * configured one. Undefined while not ready, or when the view cannot be answered whole.
-   */
-  snapshot(viewName: string): SpeedSnapshot | undefined {
+  /** The paired version and the segments after its S, as one pair; undefined while not ready. */
+  pair(): SpeedPair | undefined {
     const state = this.#state;
     if (!state) return undefined;
-    const configured = this.#options.views.find((v) => v.def.name === viewName);
-    const stored = state.base?.tables.get(viewName)?.view;
-    const view = stored ?? configured;
-    if (!view) return undefined;
-    const key = viewKey(view);
-    // A view the paired version lacks (added since) covers only [S, position): not whole.
-    const whole = state.base === undefined || stored !== undefined;
-    const sources = state.segments.map((s) => s.tables.get(key)?.rows.values());
-    if (!whole || sources.some((x) => x === undefined)) return { batch: state.base, view, sources: [], position: { ...state.position }, whole: false };
-    return { batch: state.base, view, sources: sources as Iterable<ViewRow>[], position: { ...state.position }, whole: true };
+    return { base: state.base, segments: state.segments.map((s) => s.tables), position: { ...state.position } };
   }
 
   position(): Position | undefined {
@@ -241,7 +220,7 @@ export class SpeedLayer {
   async waitFor(target: Position, signal?: AbortSignal): Promise<void> {
     while (!signal?.aborted && !this.#closed) {
       const p = this.#state?.position;
-      if (p && covers(p, target, this.#partitions)) return;
+      if (p && covers(p, target)) return;
       await new Promise((r) => setTimeout(r, 5));
     }
   }
@@ -267,9 +246,9 @@ export class SpeedLayer {
       for await (const batch of log.read({ from: {}, until: snapshot, maxBatch })) folder.warm(batch);
     }
     const end = await log.endPosition();
-    const segment: Segment = { start: { ...zeros(this.#partitions), ...snapshot }, end: undefined, tables: emptyTables(views) };
+    const segment: Segment = { start: { ...zeroPosition(log.partitions), ...snapshot }, end: undefined, tables: emptyTables(views) };
     const position = { ...segment.start };
-    if (!covers(position, end, this.#partitions)) {
+    if (!covers(position, end)) {
       for await (const batch of log.read({ from: position, until: end, maxBatch })) {
         folder.fold(batch, segment.tables, this.#counts);
         for (const r of batch) position[r.partition] = r.offset + 1;
@@ -331,28 +310,6 @@ export class SpeedLayer {
       }
     })();
   }
-}
-
-function zeros(n: number): Position {
-  const p: Position = {};
-  for (let i = 0; i < n; i++) p[i] = 0;
-  return p;
-}
-
-export function samePosition(a: Position, b: Position, partitions: number): boolean {
-  for (let i = 0; i < partitions; i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return false;
-  return true;
-}
-
-export function covers(a: Position, b: Position, partitions: number): boolean {
-  for (let i = 0; i < partitions; i++) if ((a[i] ?? 0) < (b[i] ?? 0)) return false;
-  return true;
-}
-
-function maxPosition(a: Position, b: Position): Position {
-  const out: Position = { ...a };
-  for (const [k, v] of Object.entries(b)) out[Number(k)] = Math.max(out[Number(k)] ?? 0, v);
-  return out;
 }
 
 function size(bytes: number): string {

@@ -1,12 +1,13 @@
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import { sleep } from '../../shared/async.js';
 import { BraidError, isBraidError } from '../../shared/errors.js';
+import { covers } from '../../shared/log/position.js';
 import type { LogRecord, Position } from '../../shared/log/types.js';
 import { planCompaction, type CompactionPlan } from './compaction.js';
 import { installFile, isMissing, removeIfPresent } from './files.js';
-import { fileName, type ArchiveFile, type ArchiveSnapshot, type Manifest } from './format.js';
+import { fileName, type ArchiveFile, type ArchiveLease, type Manifest } from './format.js';
 import { Leases } from './leases.js';
 import { checkManifest, emptyManifest, MANIFEST_FILE, positionOf, readManifest, totalRecords, writeManifest } from './manifest.js';
 import { resolveArchiverOptions, type ArchiveProgress, type ArchiverOptions, type ResolvedArchiverOptions } from './options.js';
@@ -51,8 +52,8 @@ const DUCKDB_TEMP = '.duckdb-tmp';
  * commits. A crash at any point leaves the previous manifest, whose ranges are contiguous
  * from 0, plus unlisted files that the next start deletes.
  *
- * Compaction merges runs of small files in the background; readers hold snapshots, and a
- * replaced file is deleted only once no snapshot holds it.
+ * Compaction merges runs of small files in the background; readers hold leases, and a
+ * replaced file is deleted only once no lease holds it.
  */
 export class Archiver {
   readonly dir: string;
@@ -71,7 +72,7 @@ export class Archiver {
   /** Per partition: the next offset to read (the manifest's position plus what is buffered). */
   readonly #next: number[];
   #waiters: Waiter[] = [];
-  /** Replaced by compaction, deleted once no snapshot holds them (absolute paths). */
+  /** Replaced by compaction, deleted once no lease holds them (absolute paths). */
   readonly #obsolete = new Set<string>();
 
   #loop: Promise<void> | undefined;
@@ -143,7 +144,7 @@ export class Archiver {
   /**
    * Stops reading, writes what is buffered, lets a running compaction stop, and releases
    * DuckDB. Pending `waitFor`s it did not satisfy reject with `not_ready`. Idempotent.
-   * Files that live snapshots hold stay until they are released (or the next start).
+   * Files that live leases hold stay until they are released (or the next start).
    */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
@@ -219,7 +220,7 @@ export class Archiver {
    * them meanwhile. Read them with `read_parquet(paths, hive_partitioning = false)`, or
    * DuckDB takes `partition` from the directory names.
    */
-  snapshot(): ArchiveSnapshot {
+  lease(): ArchiveLease {
     const { generation, files } = this.#manifest;
     const paths = files.map((f) => this.#absolute(f));
     const release = this.#leases.acquire(paths, () => void this.#collectGarbage());
@@ -271,7 +272,7 @@ export class Archiver {
         if (isBraidError(err) && !err.canRetry) return this.#fail(err);
         this.#lastError = err as Error;
         this.#logger?.warn({ err, retryInMs: delay }, 'archive: reading or writing failed; retrying from the last archived or buffered record');
-        await sleep(delay, undefined, { signal }).catch(() => undefined);
+        await sleep(delay, signal);
         delay = Math.min(delay * 2, maxRetryMs);
       }
     }
@@ -425,7 +426,7 @@ export class Archiver {
     await this.#collectGarbage();
   }
 
-  /** Deletes replaced files that no snapshot holds. */
+  /** Deletes replaced files that no lease holds. */
   async #collectGarbage(): Promise<void> {
     const free = [...this.#obsolete].filter((file) => !this.#leases.isHeld(file));
     for (const file of free) this.#obsolete.delete(file);
@@ -506,10 +507,6 @@ export class Archiver {
   #absolute(file: Pick<ArchiveFile, 'path'>): string {
     return path.join(this.dir, ...file.path.split('/'));
   }
-}
-
-function covers(position: Position, target: Position): boolean {
-  return Object.entries(target).every(([p, offset]) => (position[Number(p)] ?? 0) >= offset);
 }
 
 function byRange(a: ArchiveFile, b: ArchiveFile): number {

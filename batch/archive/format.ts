@@ -42,8 +42,8 @@ export interface Manifest {
   readonly files: readonly ArchiveFile[];
 }
 
-/** A consistent set of files for a reader; compaction deletes no file a live snapshot holds. */
-export interface ArchiveSnapshot {
+/** A consistent set of files held for a reader: compaction deletes no file a live lease holds. */
+export interface ArchiveLease {
   readonly generation: number;
   readonly files: readonly ArchiveFile[];
   /** absolute paths, for read_parquet */

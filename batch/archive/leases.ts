@@ -1,5 +1,5 @@
 /**
- * Which files live snapshots still read: compaction deletes a replaced file only once no
+ * Which files live leases still read: compaction deletes a replaced file only once no
  * lease holds it.
  */
 export class Leases {

@@ -1,5 +1,8 @@
 import path from 'node:path';
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
 import type { Logger } from 'pino';
+import { ArchiveSettings, Size, resolveOptions } from '../../shared/config/index.js';
 import { BraidError } from '../../shared/errors.js';
 import type { EventLog, Position } from '../../shared/log/types.js';
 
@@ -14,25 +17,26 @@ export interface ArchiveProgress {
   readonly lag: number | undefined;
 }
 
-export interface ArchiverTuning {
-  /** A partition's buffer is written as one Parquet file once it holds this many records... */
-  readonly flushRecords: number;
-  /** ...or once its oldest record waited this long (ms). */
-  readonly flushIntervalMs: number;
-  /** Compaction starts once a partition has this many small files in a row (at least 2). */
-  readonly compactMinFiles: number;
-  /** Files below this many records are small; compaction merges them into files of at most this many. */
-  readonly compactTargetRecords: number;
+/**
+ * The archiver's tunables: braid.yaml's `archive:` section (shared/config/schema.ts), plus
+ * what only code and tests set. One schema holds every default and bound.
+ */
+export const ArchiverTuningSchema = Type.Object({
+  ...ArchiveSettings.properties,
   /** Least time between two progress log lines (info). */
-  readonly progressIntervalMs: number;
+  progressIntervalMs: Type.Integer({ minimum: 1, maximum: 86_400_000, default: 10_000 }), // ten seconds, up to a day
   /** First wait after a failed read or write; doubles up to `maxRetryMs`. */
-  readonly retryMs: number;
-  readonly maxRetryMs: number;
+  retryMs: Type.Integer({ minimum: 1, maximum: 3_600_000, default: 500 }), // half a second
+  maxRetryMs: Type.Integer({ minimum: 1, maximum: 3_600_000, default: 30_000 }), // thirty seconds
   /** DuckDB's memory limit for writing and compacting; larger work spills to `<dir>/.duckdb-tmp`. */
-  readonly memoryLimit: string;
+  memoryLimit: Size('1GB', 'DuckDB memory limit of the archiver'),
   /** DuckDB threads. */
-  readonly threads: number;
-}
+  threads: Type.Integer({ minimum: 1, maximum: 1_024, default: 2 }),
+});
+
+export type ArchiverTuning = Static<typeof ArchiverTuningSchema>;
+
+export const defaultArchiverOptions = Value.Default(ArchiverTuningSchema, {}) as ArchiverTuning;
 
 export interface ArchiverOptions extends Partial<ArchiverTuning> {
   readonly log: EventLog;
@@ -51,52 +55,11 @@ export interface ResolvedArchiverOptions extends ArchiverTuning {
   readonly onProgress: ((progress: ArchiveProgress) => void) | undefined;
 }
 
-export const defaultArchiverOptions = {
-  flushRecords: 100_000, // records per partition
-  flushIntervalMs: 2_000, // two seconds
-  compactMinFiles: 8, // files
-  compactTargetRecords: 2_000_000, // records per file
-  progressIntervalMs: 10_000, // ten seconds
-  retryMs: 500, // half a second
-  maxRetryMs: 30_000, // thirty seconds
-  memoryLimit: '1GB',
-  threads: 2,
-} as const satisfies ArchiverTuning;
-
-const limits = {
-  flushRecords: [1, 10_000_000],
-  flushIntervalMs: [1, 3_600_000], // up to an hour
-  compactMinFiles: [2, 100_000],
-  compactTargetRecords: [2, 1_000_000_000],
-  progressIntervalMs: [1, 86_400_000], // up to a day
-  retryMs: [1, 3_600_000],
-  maxRetryMs: [1, 3_600_000],
-  threads: [1, 1_024],
-} as const satisfies Partial<Record<keyof ArchiverTuning, readonly [number, number]>>;
-
-/** Merges with `defaultArchiverOptions` and validates once; errors name the option and the fix. */
+/** Fills in the defaults and checks every tunable once; errors name the option and the fix. */
 export function resolveArchiverOptions(options: ArchiverOptions): ResolvedArchiverOptions {
   if (typeof options.dir !== 'string' || options.dir === '') {
     throw new BraidError('invalid_config', 'archive: dir must be a non-empty path to the archive directory');
   }
-  const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
-  const resolved: ResolvedArchiverOptions = {
-    ...defaultArchiverOptions,
-    ...defined,
-    log: options.log,
-    dir: path.resolve(options.dir),
-    logger: options.logger,
-    onProgress: options.onProgress,
-  };
-  for (const [name, [min, max]] of Object.entries(limits)) {
-    const value = resolved[name as keyof typeof limits];
-    if (!Number.isInteger(value) || value < min || value > max) {
-      throw new BraidError('invalid_config', `archive: ${name} is ${String(value)}; use an integer from ${min} to ${max}`);
-    }
-  }
-  // Bound into a SET statement as text, so the shape is checked here.
-  if (!/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/.test(resolved.memoryLimit)) {
-    throw new BraidError('invalid_config', `archive: memoryLimit is ${JSON.stringify(resolved.memoryLimit)}; use a size such as "512MB" or "2GiB"`);
-  }
-  return resolved;
+  const resolved = resolveOptions(ArchiverTuningSchema, options, 'archive');
+  return { ...resolved, dir: path.resolve(options.dir), logger: options.logger, onProgress: options.onProgress };
 }

@@ -1,10 +1,10 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import type { ArchiveSnapshot } from '../archive/index.js';
+import type { ArchiveLease } from '../archive/index.js';
 import type { Position } from '../../shared/log/types.js';
 import type { CompiledView } from '../../shared/views/index.js';
-import { EMPTY_RECORDS_SQL, SETUP_SQL, sketchTableStatement, survivorsStatements, viewStatement, type Statement } from './sql.js';
+import { EMPTY_RECORDS_SQL, SETUP_SQL, setupStatements, survivorsStatements, viewStatement, type Statement } from './sql.js';
 
 export interface DuckDBSettings {
   /** DuckDB memory_limit, e.g. '2GB'; work beyond it spills to tempDirectory */
@@ -23,7 +23,7 @@ export interface ComputeProgress {
 }
 
 export interface ComputeInput {
-  readonly archive: Pick<ArchiveSnapshot, 'files' | 'paths'>;
+  readonly archive: Pick<ArchiveLease, 'files' | 'paths'>;
   readonly snapshot: Position;
   readonly views: readonly CompiledView[];
   readonly dedupeWindowMs: number;
@@ -81,7 +81,7 @@ export async function computeViews(input: ComputeInput): Promise<ComputeResult> 
   };
   try {
     for (const sql of SETUP_SQL) await run(sql);
-    await run(sketchTableStatement());
+    for (const statement of setupStatements()) await run(statement);
     let duplicates = 0;
     if (paths.length === 0) await run(EMPTY_RECORDS_SQL);
     else {

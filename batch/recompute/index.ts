@@ -1,14 +1,14 @@
 export { BatchRunner, RunStates, RunTriggers } from './runner.js';
 export type { BatchVersion, RunInfo, RunState, RunTrigger } from './runner.js';
-export { defaultBatchOptions, resolveBatchOptions } from './options.js';
+export { resolveBatchOptions } from './options.js';
 export type { BatchOptions, BatchRunnerOptions } from './options.js';
 export type { ArchiveSource } from './types.js';
 export { computeViews } from './compute.js';
 export type { ComputeInput, ComputeProgress, ComputeResult, DuckDBSettings } from './compute.js';
 export { loadViewTable } from './load.js';
-export { viewStatement, survivorsStatements, sketchTableStatement, versionColumns, jsonPath, SETUP_SQL } from './sql.js';
-export { sketchBounds } from './sketch-bounds.js';
-export type { SketchBounds } from './sketch-bounds.js';
+export { viewStatement, survivorsStatements, setupStatements, versionColumns, jsonPath, SETUP_SQL } from './sql.js';
+// The quantile kind's table and bounds, which the batch SQL joins (shared/measures/kinds/quantile.ts).
+export { sketchBounds, sketchTableStatement } from '../../shared/measures/index.js';
 export type { Statement, VersionColumn } from './sql.js';
 export { versionLayout, versionDirName, readCurrent, readManifest, listVersions } from './versions.js';
 export type { CurrentPointer, VersionLayout, VersionManifest } from './versions.js';

@@ -1,24 +1,15 @@
+import type { Static } from '@sinclair/typebox';
 import type { Logger } from 'pino';
-import { BraidError } from '../../shared/errors.js';
+import { BatchSettings, resolveOptions } from '../../shared/config/index.js';
 import type { Position } from '../../shared/log/types.js';
 import type { CompiledView } from '../../shared/views/index.js';
 import type { ArchiveSource } from './types.js';
 
-/** The tunables of batch runs (braid.yaml `batch:`), with their defaults. */
-export interface BatchOptions {
-  /** DuckDB memory_limit of a run; larger work spills to `<dataDir>/batch/tmp` */
-  readonly memoryLimit: string;
-  /** DuckDB threads of a run */
-  readonly threads: number;
-  /** versions kept on disk, the serving one included */
-  readonly keepVersions: number;
-}
-
-export const defaultBatchOptions: BatchOptions = {
-  memoryLimit: '2GB',
-  threads: 2,
-  keepVersions: 3,
-};
+/**
+ * The tunables of batch runs: braid.yaml's `batch:` section (shared/config/schema.ts holds
+ * their defaults and bounds; the schedule is the node's).
+ */
+export type BatchOptions = Omit<Static<typeof BatchSettings>, 'schedule'>;
 
 export interface BatchRunnerOptions extends Partial<BatchOptions> {
   /** braid's data directory; versions live under `<dataDir>/batch` */
@@ -27,26 +18,13 @@ export interface BatchRunnerOptions extends Partial<BatchOptions> {
   /** dedupe.window in ms; Infinity for forever */
   readonly dedupeWindowMs: number;
   readonly archive: ArchiveSource;
-  /** the run's snapshot S; the speed layer's cut once the hand-off exists */
+  /** the run's snapshot S: the speed layer's cut when the hand-off pairs them (lambda/handoff.ts) */
   readonly snapshotPosition: () => Promise<Position>;
   readonly logger?: Logger;
 }
 
-const MEMORY = /^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/;
-
-export function resolveBatchOptions(options: Partial<BatchOptions>, dedupeWindowMs: number): BatchOptions {
-  const resolved = { ...defaultBatchOptions, ...stripUndefined(options) };
-  const problems: string[] = [];
-  if (!MEMORY.test(resolved.memoryLimit)) problems.push(`memoryLimit "${resolved.memoryLimit}": write a size such as 512MB or 2GB`);
-  if (!Number.isInteger(resolved.threads) || resolved.threads < 1) problems.push(`threads ${resolved.threads}: use a whole number of at least 1`);
-  if (!Number.isInteger(resolved.keepVersions) || resolved.keepVersions < 1) problems.push(`keepVersions ${resolved.keepVersions}: use a whole number of at least 1`);
-  if (dedupeWindowMs !== Infinity && !(Number.isSafeInteger(dedupeWindowMs) && dedupeWindowMs >= 0)) {
-    problems.push(`dedupe window ${dedupeWindowMs} ms: use a whole number of ms, or forever`);
-  }
-  if (problems.length > 0) throw new BraidError('invalid_config', `batch: ${problems.join('; ')}`);
-  return resolved;
-}
-
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+/** Fills in the defaults and checks the tunables against the config's own schema, once. */
+export function resolveBatchOptions(options: Partial<BatchOptions>): BatchOptions {
+  const { memoryLimit, threads, keepVersions } = resolveOptions(BatchSettings, options, 'batch');
+  return { memoryLimit, threads, keepVersions };
 }

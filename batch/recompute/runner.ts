@@ -1,11 +1,12 @@
-import { randomUUID } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { pino, type Logger } from 'pino';
+import { untilAborted } from '../../shared/async.js';
 import { BraidError } from '../../shared/errors.js';
-import type { Position } from '../../shared/log/types.js';
-import { compileView, type ViewTable } from '../../shared/views/index.js';
+import { JobRegistry, type JobContext, type JobInfo } from '../../shared/jobs.js';
+import type { Position } from '../../shared/log/position.js';
+import { compileView, type BatchVersion, type ViewTable } from '../../shared/views/index.js';
 import { computeViews, type ComputeProgress } from './compute.js';
 import { loadViewTable } from './load.js';
 import { resolveBatchOptions, type BatchOptions, type BatchRunnerOptions } from './options.js';
@@ -34,31 +35,19 @@ export type RunTrigger = (typeof RunTriggers)[number];
 export const RunStates = ['waiting_for_archive', 'computing', 'publishing', 'succeeded', 'failed'] as const;
 export type RunState = (typeof RunStates)[number];
 
-/** What a batch run is doing or did (GET /v1/batch/runs/:id). */
-export interface RunInfo {
-  readonly id: string;
+/** What a batch run is doing or did (GET /v1/batch/runs/:id): a job of kind `batch_run`. */
+export interface RunInfo extends JobInfo<RunState, ComputeProgress> {
   readonly trigger: RunTrigger;
   readonly state: RunState;
-  readonly startedAt: string;
-  readonly finishedAt?: string;
   /** S, once taken */
   readonly snapshot?: Position;
   /** the version it publishes, once it has one */
   readonly version?: number;
-  readonly progress: ComputeProgress;
   /** DuckDB temp storage in use after a step, at most, bytes: > 0 means the run spilled */
   readonly spilledBytes?: number;
-  readonly error?: string;
 }
 
-/** A published batch version, loaded: what serving merges with the speed layer. */
-export interface BatchVersion {
-  readonly version: number;
-  readonly snapshot: Position;
-  readonly createdAt: string;
-  /** the views whose definition the version was computed with; a changed view is absent */
-  readonly tables: ReadonlyMap<string, ViewTable>;
-}
+export type { BatchVersion } from '../../shared/views/index.js';
 
 const KEEP_RUNS = 100; // finished runs remembered for getRun/runs
 
@@ -73,12 +62,9 @@ export class BatchRunner {
   readonly #options: BatchOptions;
   readonly #config: BatchRunnerOptions;
   readonly #logger: Logger;
-  readonly #runs = new Map<string, { info: RunInfo; done: Promise<RunInfo> }>();
+  readonly #runs: JobRegistry<RunInfo>;
   readonly #listeners = new Set<(version: BatchVersion) => void>();
-  readonly #finishListeners = new Set<(run: RunInfo) => void>();
   #current: BatchVersion | undefined;
-  #active: { id: string; abort: AbortController; done: Promise<RunInfo> } | undefined;
-  #closed = false;
 
   private constructor(config: BatchRunnerOptions, options: BatchOptions, current: BatchVersion | undefined) {
     this.#config = config;
@@ -86,11 +72,21 @@ export class BatchRunner {
     this.#layout = versionLayout(config.dataDir);
     this.#logger = (config.logger ?? pino({ level: 'silent' })).child({ component: 'batch' });
     this.#current = current;
+    this.#runs = new JobRegistry<RunInfo>({
+      kind: 'batch_run',
+      label: 'batch run',
+      history: KEEP_RUNS,
+      concurrency: 1, // runs never overlap
+      busy: (running) => new BraidError('run_in_progress', `batch run ${running.id} is still going; wait for it (GET /v1/batch/runs/${running.id}) and start again`),
+      logger: this.#logger,
+      failureLevel: 'error',
+      failureMessage: (run) => `batch run ${run.id} failed; the previous version keeps serving`,
+    });
   }
 
   /** Removes a crashed run's leftovers and loads the published version, if any. */
   static async create(config: BatchRunnerOptions): Promise<BatchRunner> {
-    const options = resolveBatchOptions(config, config.dedupeWindowMs);
+    const options = resolveBatchOptions(config);
     for (const view of config.views) versionColumns(view); // names that cannot be columns fail here, at start
     const layout = versionLayout(config.dataDir);
     await ensureLayout(layout);
@@ -115,24 +111,21 @@ export class BatchRunner {
 
   /** Called with each run's final info, succeeded or failed (metrics count runs by outcome). */
   onFinished(listener: (run: RunInfo) => void): () => void {
-    this.#finishListeners.add(listener);
-    return () => this.#finishListeners.delete(listener);
+    return this.#runs.onFinished(listener);
   }
 
   getRun(id: string): RunInfo | undefined {
-    return this.#runs.get(id)?.info;
+    return this.#runs.get(id);
   }
 
   /** Runs remembered by this process, newest first. */
   runs(): RunInfo[] {
-    return [...this.#runs.values()].map((r) => r.info).reverse();
+    return this.#runs.list();
   }
 
-  /** Resolves with the run's final info (succeeded or failed); never rejects. */
-  async wait(id: string): Promise<RunInfo> {
-    const run = this.#runs.get(id);
-    if (!run) throw new BraidError('not_found', `no batch run "${id}"; list the runs to see their ids`);
-    return run.done;
+  /** Resolves with the run's final info (succeeded or failed); never rejects for a known run. */
+  wait(id: string): Promise<RunInfo> {
+    return this.#runs.wait(id);
   }
 
   /**
@@ -140,51 +133,21 @@ export class BatchRunner {
    * `run_in_progress` while another run is going: runs never overlap.
    */
   start(trigger: RunTrigger): RunInfo {
-    if (this.#closed) throw new BraidError('not_ready', 'the batch runner is closed');
-    if (this.#active) {
-      throw new BraidError('run_in_progress', `batch run ${this.#active.id} is still going; wait for it (GET /v1/batch/runs/${this.#active.id}) and start again`);
-    }
-    const id = randomUUID();
-    const info: RunInfo = {
-      id,
-      trigger,
-      state: 'waiting_for_archive',
-      startedAt: new Date().toISOString(),
-      progress: { viewsDone: 0, viewsTotal: this.#config.views.length, recordsRead: 0 },
-    };
-    const abort = new AbortController();
-    const entry = { info, done: undefined as unknown as Promise<RunInfo> };
-    this.#runs.set(id, entry);
-    const update = (change: Partial<RunInfo>) => (entry.info = { ...entry.info, ...change });
-    entry.done = this.#run(update, abort.signal).then(
-      () => update({ state: 'succeeded', finishedAt: new Date().toISOString() }),
-      (err: unknown) => {
-        const message = err instanceof Error ? err.message : String(err);
-        this.#logger.error({ err, run: id }, `batch run ${id} failed; the previous version keeps serving`);
-        return update({ state: 'failed', finishedAt: new Date().toISOString(), error: message });
-      },
-    ).finally(() => {
-      this.#active = undefined;
-      this.#forgetOldRuns();
-      for (const listener of this.#finishListeners) {
-        try {
-          listener(entry.info);
-        } catch (err) {
-          this.#logger.error({ err }, 'batch: a run listener failed');
-        }
-      }
-    });
-    this.#active = { id, abort, done: entry.done };
-    return info;
+    return this.#runs.start(
+      { trigger, state: 'waiting_for_archive', progress: { viewsDone: 0, viewsTotal: this.#config.views.length, recordsRead: 0 } },
+      (job) => this.#run(job),
+    );
   }
 
-  async #run(update: (change: Partial<RunInfo>) => RunInfo, signal: AbortSignal): Promise<void> {
+  async #run(job: JobContext<RunInfo>): Promise<void> {
+    const { signal } = job;
+    const update = job.update;
     const layout = this.#layout;
     const { views, dedupeWindowMs } = this.#config;
     const snapshot = await this.#config.snapshotPosition();
     update({ snapshot });
     await untilAborted(this.#config.archive.waitFor(snapshot, signal), signal);
-    const archive = this.#config.archive.snapshot();
+    const archive = this.#config.archive.lease();
     /** what to remove if the run fails: the version being written, until it is published */
     let unpublished: string | undefined;
     try {
@@ -291,31 +254,9 @@ export class BatchRunner {
     return { version: pointer.version, snapshot: pointer.snapshot, createdAt: pointer.createdAt, tables };
   }
 
-  #forgetOldRuns(): void {
-    for (const [id, run] of this.#runs) {
-      if (this.#runs.size <= KEEP_RUNS) break;
-      if (run.info.finishedAt) this.#runs.delete(id);
-    }
-  }
-
   /** Stops a run in progress (it fails; the published version stays) and refuses new ones. */
   async close(): Promise<void> {
-    this.#closed = true;
-    const active = this.#active;
-    if (active) {
-      active.abort.abort(new BraidError('not_ready', 'the batch runner was closed during the run'));
-      await active.done;
-    }
+    await this.#runs.close(new BraidError('not_ready', 'the batch runner was closed during the run'));
     this.#listeners.clear();
   }
-}
-
-/** `promise`, or the abort's reason as soon as `signal` aborts, whichever comes first. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }

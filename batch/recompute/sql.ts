@@ -1,10 +1,9 @@
-import { BIGINT, DOUBLE, INTEGER, LIST, VARCHAR, listValue } from '@duckdb/node-api';
+import { BIGINT, INTEGER, LIST, VARCHAR, listValue } from '@duckdb/node-api';
 import type { DuckDBType, DuckDBValue } from '@duckdb/node-api';
 import { BraidError } from '../../shared/errors.js';
 import type { Position } from '../../shared/log/types.js';
-import { HLL_M, HLL_P, SKETCH_GAMMA, SKETCH_MIN_INDEXABLE, type MeasureSpec } from '../../shared/measures/index.js';
+import { kindOf, measureKinds, type MeasureSpec, type Statement } from '../../shared/measures/index.js';
 import { Granularities, PATH_PATTERN, type CompiledView } from '../../shared/views/index.js';
-import { sketchBounds } from './sketch-bounds.js';
 
 /**
  * The batch layer's SQL: the dedupe rule over the archive below a snapshot S, then one
@@ -12,13 +11,10 @@ import { sketchBounds } from './sketch-bounds.js';
  * same states shared/measures folds in TypeScript, so a loaded version merges with the
  * speed layer's. Every value that comes from the config (event types, where values, JSON
  * paths, the dedupe window, the granularity) is a bound parameter; view, measure and
- * dimension names become quoted identifiers only after the regex checks below.
+ * dimension names become quoted identifiers only after the regex checks below. Each measure
+ * kind's own SQL (its state per group, its macros) is in its module under shared/measures/kinds.
  */
-export interface Statement {
-  readonly sql: string;
-  readonly values: Record<string, DuckDBValue>;
-  readonly types?: Record<string, DuckDBType>;
-}
+export type { Statement } from '../../shared/measures/index.js';
 
 const NAME = /^[a-z][a-z0-9_]{0,62}$/;
 
@@ -67,7 +63,7 @@ export function versionColumns(view: CompiledView): VersionColumn[] {
  *   quote); only one with escapes is parsed.
  * - braid_num(j): a JSON number as DOUBLE; NULL for anything else ("3" is not a number).
  *   A string's text starts with a quote, so it never casts.
- * - braid_hll_idx/rank(h): shared/measures/hll.ts on h = md5_number_upper(form).
+ * - and every measure kind's own macros (its `setup`).
  * (test/integration/recompute-equivalence.test.ts checks all of them against TypeScript.)
  */
 export const SETUP_SQL = [
@@ -79,28 +75,12 @@ export const SETUP_SQL = [
     ELSE CAST(j AS VARCHAR)
   END`,
   `CREATE OR REPLACE TEMP MACRO braid_num(j) AS TRY_CAST(CAST(j AS VARCHAR) AS DOUBLE)`,
-  `CREATE OR REPLACE TEMP MACRO braid_hll_idx(h) AS CAST(h & ${HLL_M - 1} AS USMALLINT)`,
-  // rank = trailing zeros of w = h >> P, plus one; 64 - P + 1 when w = 0
-  `CREATE OR REPLACE TEMP MACRO braid_hll_rank(h) AS CAST(CASE WHEN h >> ${HLL_P} = 0 THEN ${64 - HLL_P + 1}
-    ELSE bit_count(xor(h >> ${HLL_P}, (h >> ${HLL_P}) - 1)) END AS UTINYINT)`,
-  // The bucket index of a >= min_indexable: k0 = ceil(ln(a) / ln(GAMMA)) from DuckDB's ln,
-  // corrected to TypeScript's index with braid_sketch's table (sketch-bounds.ts).
-  `CREATE OR REPLACE TEMP MACRO braid_sketch_fix(a, k0, lower, first) AS CASE
-    WHEN a < lower[k0 - first + 1] THEN k0 - 1
-    WHEN a >= lower[k0 - first + 2] THEN k0 + 1
-    ELSE k0 END`,
-  `CREATE OR REPLACE TEMP MACRO braid_sketch_index(a, s) AS braid_sketch_fix(a, CAST(ceil(ln(a) / s.ln_gamma) AS INTEGER), s.lower, s.first)`,
+  ...measureKinds().flatMap((k) => k.setup ?? []),
 ];
 
-/** The sketch's constants as a one-row table, `braid_sketch`, joined by quantile queries. */
-export function sketchTableStatement(): Statement {
-  const { first, lower } = sketchBounds();
-  return {
-    sql: `CREATE OR REPLACE TEMP TABLE braid_sketch AS
-      SELECT $lower AS lower, $first AS first, $ln_gamma AS ln_gamma, $min_indexable AS min_indexable`,
-    values: { lower: listValue([...lower]), first, ln_gamma: Math.log(SKETCH_GAMMA), min_indexable: SKETCH_MIN_INDEXABLE },
-    types: { lower: LIST(DOUBLE), first: INTEGER, ln_gamma: DOUBLE, min_indexable: DOUBLE },
-  };
+/** The tables measure kinds join (the quantile sketch's bounds), created after SETUP_SQL. */
+export function setupStatements(): Statement[] {
+  return measureKinds().flatMap((k) => k.setupStatements?.() ?? []);
 }
 
 export interface SurvivorsInput {
@@ -223,7 +203,7 @@ export function viewStatement(view: CompiledView): Statement {
   const where = Object.entries(def.where).map(([path, allowed], i) => `list_contains(${bind(`where${i}`, listValue([...allowed]), LIST(VARCHAR))}, ${textOf(path)})`);
   const inputs: string[] = [];
   const aggregates: string[] = [];
-  const sides: string[] = [];
+  const sides: Array<{ alias: string; sql: string }> = [];
   const finals: string[] = [];
   const group = ['bucket', ...dims].join(', ');
   const joinOn = (alias: string) => ['bucket', ...dims].map((c) => `agg.${c} IS NOT DISTINCT FROM ${alias}.${c}`).join(' AND ');
@@ -231,61 +211,12 @@ export function viewStatement(view: CompiledView): Statement {
   for (const column of columns) {
     if (column.role !== 'measure') continue;
     const { spec, index: i } = column;
-    const m = `m${i}`;
-    const out = ident(column.name);
-    switch (spec.kind) {
-      case 'count':
-        aggregates.push(`count(*) AS ${m}`);
-        finals.push(`agg.${m} AS ${out}`);
-        break;
-      case 'sum':
-        inputs.push(`${numberOf(spec.path)} AS ${m}`);
-        aggregates.push(`CASE WHEN count(${m}) > 0 THEN fsum(${m}) END AS ${m}`);
-        finals.push(`agg.${m} AS ${out}`);
-        break;
-      case 'min':
-      case 'max':
-        inputs.push(`${numberOf(spec.path)} AS ${m}`);
-        aggregates.push(`${spec.kind}(${m}) AS ${m}`);
-        finals.push(`agg.${m} AS ${out}`);
-        break;
-      case 'avg':
-        inputs.push(`${numberOf(spec.path)} AS ${m}`);
-        aggregates.push(`{'sum': coalesce(fsum(${m}), 0), 'count': count(${m})} AS ${m}`);
-        finals.push(`agg.${m} AS ${out}`);
-        break;
-      case 'distinct': {
-        inputs.push(`${textOf(spec.path)} AS ${m}`);
-        const side = `h${i}`;
-        sides.push(`${side} AS (
-          SELECT ${group}, list({'idx': idx, 'rank': rank}) AS registers
-          FROM (SELECT ${group}, braid_hll_idx(h) AS idx, max(braid_hll_rank(h)) AS rank
-                FROM (SELECT ${group}, md5_number_upper(${m}) AS h FROM base WHERE ${m} IS NOT NULL)
-                GROUP BY ${group}, idx)
-          GROUP BY ${group})`);
-        finals.push(`coalesce(${side}.registers, CAST([] AS STRUCT(idx USMALLINT, rank UTINYINT)[])) AS ${out}`);
-        break;
-      }
-      case 'quantile': {
-        inputs.push(`${numberOf(spec.path)} AS ${m}`);
-        const side = `q${i}`;
-        const bucketList = (sign: number) => `list({'index': k, 'count': n}) FILTER (WHERE sign = ${sign})`;
-        sides.push(`${side} AS (
-          SELECT ${group}, ${bucketList(1)} AS pos, ${bucketList(-1)} AS neg,
-            CAST(coalesce(sum(n) FILTER (WHERE sign = 0), 0) AS BIGINT) AS zero, CAST(sum(n) AS BIGINT) AS count
-          FROM (SELECT ${group}, sign, k, count(*) AS n
-                FROM (SELECT ${group},
-                        CASE WHEN a < s.min_indexable THEN 0 WHEN x > 0 THEN 1 ELSE -1 END AS sign,
-                        CASE WHEN a < s.min_indexable THEN 0 ELSE braid_sketch_index(a, s) END AS k
-                      FROM (SELECT ${group}, ${m} AS x, abs(${m}) AS a FROM base WHERE ${m} IS NOT NULL), braid_sketch s)
-                GROUP BY ${group}, sign, k)
-          GROUP BY ${group})`);
-        const empty = 'CAST([] AS STRUCT("index" INTEGER, count BIGINT)[])';
-        finals.push(`{'pos': coalesce(${side}.pos, ${empty}), 'neg': coalesce(${side}.neg, ${empty}),
-          'zero': coalesce(${side}.zero, 0), 'count': coalesce(${side}.count, 0)} AS ${out}`);
-        break;
-      }
-    }
+    const side = `s${i}`;
+    const part = kindOf(spec).sql(spec, { m: `m${i}`, group, side, number: numberOf, text: textOf });
+    if (part.input) inputs.push(part.input);
+    if (part.aggregate) aggregates.push(part.aggregate);
+    if (part.side) sides.push({ alias: side, sql: part.side });
+    finals.push(`${part.output} AS ${ident(column.name)}`);
   }
 
   const granularity = bind('granularity', BigInt(Granularities[def.granularity]), BIGINT);
@@ -303,12 +234,9 @@ export function viewStatement(view: CompiledView): Statement {
       ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
     ),
     agg AS (SELECT ${[group, ...aggregates].join(', ')} FROM base GROUP BY ${group})
-    ${sides.map((s) => `, ${s}`).join('\n')}
+    ${sides.map((side) => `, ${side.sql}`).join('\n')}
     SELECT agg.bucket AS bucket${[...dimOut, ...finals].map((e) => `, ${e}`).join('')}
-    FROM agg ${sides.map((_, n) => {
-      const alias = sides[n]!.slice(0, sides[n]!.indexOf(' '));
-      return `LEFT JOIN ${alias} ON ${joinOn(alias)}`;
-    }).join(' ')}
+    FROM agg ${sides.map(({ alias }) => `LEFT JOIN ${alias} ON ${joinOn(alias)}`).join(' ')}
     ORDER BY ${['agg.bucket', ...dims.map((d) => `agg.${d}`)].join(', ')}`;
   return { sql, values, types };
 }

@@ -1,7 +1,8 @@
+import { withTimeout } from '../../shared/async.js';
 import { BraidError } from '../../shared/errors.js';
 import { encodeEvent, recordKey, validateEvents, type EventLimits } from '../../shared/events/index.js';
 import type { Appended, EventLog } from '../../shared/log/types.js';
-import type { IngestMetrics } from '../metrics.js';
+import type { IngestMetrics } from '../metrics/index.js';
 
 export interface IngestorOptions {
   /** The log, or undefined while it is still opening (requests then get 503). */
@@ -59,22 +60,13 @@ export class Ingestor {
     if (!log) throw new BraidError('not_ready', 'the log is not open yet; retry in a few seconds');
     const records = result.events.map((e) => ({ key: recordKey(e), value: encodeEvent(e) }));
     const stop = metrics?.appendSeconds.startTimer();
-    const appended = await withTimeout(log.append(records), limits.appendTimeoutMs);
+    const appended = await withTimeout(
+      log.append(records),
+      limits.appendTimeoutMs,
+      () => new BraidError('log_unavailable', `the log did not acknowledge the append within ${limits.appendTimeoutMs} ms (ingest.appendTimeoutMs); retry the request, retries are deduplicated by id`),
+    );
     stop?.();
     metrics?.bytes.inc(records.reduce((n, r) => n + r.value.length, 0));
     return { accepted: appended.length, appended };
   }
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new BraidError('log_unavailable', `the log did not acknowledge the append within ${ms} ms (ingest.appendTimeoutMs); retry the request, retries are deduplicated by id`)),
-      ms,
-    );
-  });
-  // The losing promise must not surface as an unhandled rejection.
-  promise.catch(() => undefined);
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

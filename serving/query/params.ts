@@ -1,10 +1,10 @@
 import { BraidError } from '../../shared/errors.js';
 import { parseEventTime } from '../../shared/events/index.js';
 import { canRollUp, Granularities, type CompiledView, type Granularity } from '../../shared/views/index.js';
+import { Sources, type Source } from '../../lambda/index.js';
 import type { ViewQuery } from './query.js';
 
-export const Sources = ['lambda', 'batch', 'speed', 'kappa'] as const;
-export type Source = (typeof Sources)[number];
+export { Sources, type Source };
 
 export const MAX_LIMIT = 100_000;
 export const DEFAULT_LIMIT = 10_000;

@@ -1,4 +1,4 @@
-import { bucketOf, Granularities, type CompiledView, type Granularity, type ViewRow, type ViewTable } from '../../shared/views/index.js';
+import { GroupTable, absorbStates, bucketOf, Granularities, type CompiledView, type Granularity, type ViewRow, type ViewTable } from '../../shared/views/index.js';
 
 /** A query on one view (design section 8), parsed and checked against the view. */
 export interface ViewQuery {
@@ -16,12 +16,7 @@ export interface ViewQuery {
 
 export type AnswerRow = Record<string, unknown> & { bucket: string };
 
-interface Group {
-  readonly bucket: number;
-  readonly dims: (string | null)[];
-  states: unknown[];
-}
-type Groups = Map<string, Group>;
+type Groups = ReadonlyMap<string, ViewRow>;
 
 /**
  * Merges the rows of every source (a batch version, the speed layer's accumulators, a
@@ -30,7 +25,7 @@ type Groups = Map<string, Group>;
  * only then turns states into results.
  */
 export function answerQuery(view: CompiledView, sources: ReadonlyArray<Iterable<ViewRow>>, q: ViewQuery): AnswerRow[] {
-  return present(view, aggregate(view, sources, q), q);
+  return present(view, aggregate(view, sources, q).rows, q);
 }
 
 // A batch table never changes once loaded, so its roll-up for a query shape is kept (per
@@ -38,7 +33,7 @@ export function answerQuery(view: CompiledView, sources: ReadonlyArray<Iterable<
 // Only real roll-ups are kept (coarser buckets or fewer dimensions: a query at the view's
 // own shape would copy the table for nothing), and all kept roll-ups of a table together
 // hold at most as many groups as the table itself.
-const rollups = new WeakMap<ViewTable, { entries: Map<string, Groups>; groups: number }>();
+const rollups = new WeakMap<ViewTable, { entries: Map<string, GroupTable>; groups: number }>();
 
 /** answerQuery for an immutable base table plus live sources, reusing the base's roll-up. */
 export function answerQueryOver(view: CompiledView, base: ViewTable, live: ReadonlyArray<Iterable<ViewRow>>, q: ViewQuery): AnswerRow[] {
@@ -66,18 +61,19 @@ export function answerQueryOver(view: CompiledView, base: ViewTable, live: Reado
   }
   // The live groups are this request's own: the cached base states are absorbed into them,
   // never the other way round.
-  const merged: Groups = new Map(baseGroups);
-  for (const [k, g] of aggregate(view, live, q)) {
-    const b = baseGroups.get(k);
-    if (b) for (let i = 0; i < view.measures.length; i++) g.states[i] = view.measures[i]!.absorb(g.states[i], b.states[i]);
+  const merged = new Map(baseGroups.rows);
+  for (const [k, g] of aggregate(view, live, q).rows) {
+    const b = baseGroups.rows.get(k);
+    if (b) absorbStates(view.measures, g.states, b.states);
     merged.set(k, g);
   }
   return present(view, merged, q);
 }
 
-function aggregate(view: CompiledView, sources: ReadonlyArray<Iterable<ViewRow>>, q: ViewQuery): Groups {
-  const { measures, def } = view;
-  const groups: Groups = new Map();
+/** The rows of `sources` in range and filter, rolled up to the query's bucket and dimensions. */
+function aggregate(view: CompiledView, sources: ReadonlyArray<Iterable<ViewRow>>, q: ViewQuery): GroupTable {
+  const { def } = view;
+  const groups = new GroupTable(view.measures);
   const size = Granularities[q.granularity];
   for (const source of sources) {
     for (const row of source) {
@@ -95,15 +91,8 @@ function aggregate(view: CompiledView, sources: ReadonlyArray<Iterable<ViewRow>>
       }
       if (!keep) continue;
       const bucket = size === Granularities[def.granularity] ? row.bucket : bucketOf(row.bucket, q.granularity);
-      const dims = q.groupBy.map((i) => row.dims[i] ?? null);
-      const key = `${bucket}\u0000${JSON.stringify(dims)}`;
-      let group = groups.get(key);
-      if (!group) {
-        group = { bucket, dims, states: measures.map((m) => m.init()) };
-        groups.set(key, group);
-      }
       // The group's states start from init(): they are this query's own, absorbed in place.
-      for (let i = 0; i < measures.length; i++) group.states[i] = measures[i]!.absorb(group.states[i], row.states[i]);
+      groups.mergeRow(bucket, q.groupBy.map((i) => row.dims[i] ?? null), row.states);
     }
   }
   return groups;

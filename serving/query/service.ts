@@ -1,43 +1,16 @@
 import { BraidError } from '../../shared/errors.js';
-import type { Position } from '../../shared/log/types.js';
-import { viewKey, type CompiledView, type ViewRow, type ViewTable } from '../../shared/views/index.js';
+import type { Position } from '../../shared/log/position.js';
+import type { CompiledView } from '../../shared/views/index.js';
+import type { Source, ViewSource } from '../../lambda/index.js';
 import { answerQuery, answerQueryOver, type AnswerRow } from './query.js';
-import { parseViewQuery, type Source } from './params.js';
+import { parseViewQuery } from './params.js';
 
-/** A published batch version, loaded: what `source=batch` answers from. */
-export interface BatchVersion {
-  readonly version: number;
-  readonly snapshot: Position;
-  readonly createdAt: string;
-  readonly tables: ReadonlyMap<string, ViewTable>;
-}
-
-export interface BatchViews {
-  current(): BatchVersion | undefined;
-}
-
-/**
- * What the speed layer offers a query: the rows of a view for every record at or after
- * the serving batch version's snapshot, and the position they reach. `rowsFor` returns the
- * batch version it complements, so batch + speed are taken as one consistent pair.
- */
-export interface SpeedViews {
-  snapshot(viewName: string):
-    | { batch: BatchVersion | undefined; view: CompiledView; sources: ReadonlyArray<Iterable<ViewRow>>; position: Position; whole: boolean }
-    | undefined;
-}
-
-/** The latest completed Kappa replay: what `source=kappa` answers from in Lambda mode. */
-export interface KappaViews {
-  latest(): { readonly position: Position; readonly tables: ReadonlyMap<string, ViewTable> } | undefined;
-}
-
-export interface QueryServiceOptions {
-  readonly views: readonly CompiledView[];
-  readonly mode?: 'lambda' | 'kappa';
-  readonly batch?: BatchViews;
-  readonly speed?: SpeedViews;
-  readonly kappa?: KappaViews;
+/** Where answers come from: the process' views and, per source, the state that answers (lambda/sources.ts). */
+export interface ViewSources {
+  readonly mode: 'lambda' | 'kappa';
+  views(): readonly CompiledView[];
+  /** throws `not_ready` (with what to do) when that source cannot answer now */
+  source(name: string, source: Source): ViewSource;
 }
 
 export interface Answer {
@@ -50,14 +23,14 @@ export interface Answer {
   readonly rows: AnswerRow[];
 }
 
-/** Answers view queries from the source asked for (design section 8). */
+/** Answers view queries (design section 8): parameters checked against the view, rows merged group by group. */
 export class QueryService {
   readonly #views: Map<string, CompiledView>;
-  readonly #options: QueryServiceOptions;
+  readonly #sources: ViewSources;
 
-  constructor(options: QueryServiceOptions) {
-    this.#options = options;
-    this.#views = new Map(options.views.map((v) => [v.def.name, v]));
+  constructor(sources: ViewSources) {
+    this.#sources = sources;
+    this.#views = new Map(sources.views().map((v) => [v.def.name, v]));
   }
 
   views(): CompiledView[] {
@@ -74,54 +47,18 @@ export class QueryService {
 
   answer(name: string, params: Record<string, unknown>): Answer {
     const configured = this.view(name);
-    const kappaMode = this.#options.mode === 'kappa';
+    const kappaMode = this.#sources.mode === 'kappa';
     // In Kappa mode every answer comes from the stream fold over the whole log.
     const withSource = kappaMode && params.source === undefined ? { ...params, source: 'kappa' } : params;
     const source = parseViewQuery(configured, withSource).source;
     if (kappaMode && (source === 'lambda' || source === 'batch')) {
       throw new BraidError('invalid_parameter', `source: this braid runs in mode kappa, with no batch layer; ask with source=kappa (the default) or speed`);
     }
+    const from = this.#sources.source(name, source);
     // The definition answered with may be an older one still being served while the
     // configured one is rebuilt (view evolution); parameters are checked against it.
-    const answerWith = (view: CompiledView, position: Position, batch: Answer['batch'], sources: ReadonlyArray<Iterable<ViewRow>>, base?: ViewTable): Answer => {
-      const { query } = parseViewQuery(view, withSource);
-      const rows = base ? answerQueryOver(view, base, sources, query) : answerQuery(view, sources, query);
-      return { view: name, source, granularity: query.granularity, definitionVersion: view.version, position, batch, rows };
-    };
-    switch (source) {
-      case 'batch': {
-        const batch = this.#batchVersion();
-        const table = batch.tables.get(name);
-        if (!table) throw new BraidError('not_ready', `view "${name}" is newer than batch version ${batch.version}; the next batch run computes it`);
-        return answerWith(table.view, batch.snapshot, { version: batch.version, snapshot: batch.snapshot }, [], table);
-      }
-      case 'lambda':
-      case 'speed': {
-        const speed = this.#options.speed?.snapshot(name);
-        if (!speed) throw new BraidError('not_ready', 'the speed layer is not running in this process or is still catching up; ask with source=batch, or retry shortly');
-        if (!speed.whole) {
-          throw new BraidError('not_ready', `view "${name}" was added after batch version ${speed.batch?.version}; it is served once a batch run computes it (one starts when braid starts)`);
-        }
-        const batchTable = source === 'lambda' ? speed.batch?.tables.get(name) : undefined;
-        return answerWith(speed.view, speed.position, speed.batch ? { version: speed.batch.version, snapshot: speed.batch.snapshot } : null, speed.sources, batchTable);
-      }
-      case 'kappa': {
-        if (kappaMode) {
-          const speed = this.#options.speed?.snapshot(name);
-          if (!speed) throw new BraidError('not_ready', 'the stream fold is still catching up with the log; retry shortly');
-          return answerWith(speed.view, speed.position, null, speed.sources);
-        }
-        const replay = this.#options.kappa?.latest();
-        if (!replay) throw new BraidError('not_ready', 'no Kappa replay has completed yet; start one with POST /v1/replays (or braid replay)');
-        const table = replay.tables.get(viewKey(configured));
-        return answerWith(configured, replay.position, null, table ? [table.rows.values()] : []);
-      }
-    }
-  }
-
-  #batchVersion(): BatchVersion {
-    const batch = this.#options.batch?.current();
-    if (!batch) throw new BraidError('not_ready', 'no batch version is published yet; start a run with POST /v1/batch/runs or wait for the schedule');
-    return batch;
+    const { query } = parseViewQuery(from.view, withSource);
+    const rows = from.base ? answerQueryOver(from.view, from.base, from.live, query) : answerQuery(from.view, from.live, query);
+    return { view: name, source, granularity: query.granularity, definitionVersion: from.view.version, position: from.position, batch: from.batch, rows };
   }
 }

@@ -1,11 +1,11 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { isBraidError } from '../../shared/errors.js';
-import { apiKeyGuard } from '../auth.js';
 import { eventsOfBody } from '../body.js';
 import { toBraidError } from '../errors.js';
 import type { Ingestor } from '../ingest/ingestor.js';
-import type { IngestMetrics } from '../metrics.js';
+import type { IngestMetrics } from '../metrics/index.js';
+import { Accepted, ErrorBody } from '../schemas.js';
 
 const Event = Type.Object(
   {
@@ -18,58 +18,53 @@ const Event = Type.Object(
   { additionalProperties: false },
 );
 
-const ErrorBody = Type.Object({ error: Type.String(), message: Type.String() }, { additionalProperties: true });
-
 export interface EventRoutesOptions {
   readonly ingestor: Ingestor;
   readonly metrics: IngestMetrics;
-  readonly apiKeys: readonly string[];
 }
 
-export const eventRoutes: FastifyPluginAsync<EventRoutesOptions> = async (app, { ingestor, metrics, apiKeys }) => {
-  const guard = apiKeyGuard(apiKeys);
-  app.post(
-    '/v1/events',
-    {
-      // Authentication runs before the body is read, so an unauthenticated client cannot
-      // make the server parse megabytes.
-      ...(guard ? { onRequest: guard } : {}),
-      schema: {
-        summary: 'Ingest events',
-        description:
-          'A JSON array of events, {"events": [...]}, or NDJSON (application/x-ndjson). All or nothing: 202 once every event is durable in the log; 400 lists every invalid event by index, JSON path and reason.',
-        body: Type.Union([Type.Array(Event), Type.Object({ events: Type.Array(Event) })]),
-        response: { 202: Type.Object({ accepted: Type.Integer() }), '4xx': ErrorBody, '5xx': ErrorBody },
-        ...(guard ? { security: [{ apiKey: [] }, { bearer: [] }] } : {}),
+/** POST /v1/events: a write route (registered in the API-key scope, serving/auth.ts). */
+export function eventRoutes({ ingestor, metrics }: EventRoutesOptions): FastifyPluginAsync {
+  return async (app) => {
+    app.post(
+      '/v1/events',
+      {
+        schema: {
+          summary: 'Ingest events',
+          description:
+            'A JSON array of events, {"events": [...]}, or NDJSON (application/x-ndjson). All or nothing: 202 once every event is durable in the log; 400 lists every invalid event by index, JSON path and reason.',
+          body: Type.Union([Type.Array(Event), Type.Object({ events: Type.Array(Event) })]),
+          response: { 202: Accepted, '4xx': ErrorBody, '5xx': ErrorBody },
+        },
+        // The schema documents the API; validation is the event validator's, which reports
+        // every problem of every event at once.
+        validatorCompiler: () => () => true,
       },
-      // The schema documents the API; validation is the event validator's, which reports
-      // every problem of every event at once.
-      validatorCompiler: () => () => true,
-    },
-    async (request, reply) => {
-      let n = 0;
-      try {
-        const events = eventsOfBody(request.body);
-        n = events.length;
-        const result = await ingestor.ingest(events);
-        metrics.requests.inc({ outcome: 'accepted' });
-        metrics.events.inc({ outcome: 'accepted' }, result.accepted);
-        return reply.status(202).send({ accepted: result.accepted });
-      } catch (err) {
-        const outcome = isBraidError(err) && err.status < 500 ? 'rejected' : 'failed';
-        metrics.requests.inc({ outcome });
-        if (n > 0) metrics.events.inc({ outcome }, n);
-        metrics.rejections.inc({ reason: isBraidError(err) ? err.code : 'internal' });
-        throw err;
-      }
-    },
-  );
+      async (request, reply) => {
+        let n = 0;
+        try {
+          const events = eventsOfBody(request.body);
+          n = events.length;
+          const result = await ingestor.ingest(events);
+          metrics.requests.inc({ outcome: 'accepted' });
+          metrics.events.inc({ outcome: 'accepted' }, result.accepted);
+          return reply.status(202).send({ accepted: result.accepted });
+        } catch (err) {
+          const outcome = isBraidError(err) && err.status < 500 ? 'rejected' : 'failed';
+          metrics.requests.inc({ outcome });
+          if (n > 0) metrics.events.inc({ outcome }, n);
+          metrics.rejections.inc({ reason: isBraidError(err) ? err.code : 'internal' });
+          throw err;
+        }
+      },
+    );
 
-  // Rejections that happen before the handler (auth, body size, content type) count too.
-  app.addHook('onError', async (request, _reply, err) => {
-    if (request.routeOptions.url === '/v1/events' && request.body === undefined) {
-      metrics.requests.inc({ outcome: 'rejected' });
-      metrics.rejections.inc({ reason: toBraidError(err).code });
-    }
-  });
-};
+    // Rejections that happen before the handler (auth, body size, content type) count too.
+    app.addHook('onError', async (request, _reply, err) => {
+      if (request.routeOptions.url === '/v1/events' && request.body === undefined) {
+        metrics.requests.inc({ outcome: 'rejected' });
+        metrics.rejections.inc({ reason: toBraidError(err).code });
+      }
+    });
+  };
+}

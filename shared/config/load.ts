@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { Value } from '@sinclair/typebox/value';
 import type { TSchema } from '@sinclair/typebox';
+import cron from 'node-cron';
 import { parse as parseYaml } from 'yaml';
 import { BraidError } from '../errors.js';
-import { ConfigSchema, leafKeys, type BraidConfig } from './schema.js';
+import { ConfigSchema, SIZE_PATTERN, leafKeys, type BraidConfig } from './schema.js';
 import { parseViews, type ViewDefinition } from '../views/index.js';
 
 /** `server.port` → `BRAID_SERVER_PORT`, `log.kafka.brokers` → `BRAID_LOG_KAFKA_BROKERS`. */
@@ -40,9 +41,11 @@ const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as c
 
 const UNIT_BYTES = { KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 } as const;
 
+const SIZE = new RegExp(SIZE_PATTERN);
+
 /** '512MB', '1.5GiB' → bytes. */
 export function parseSize(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/.exec(text);
+  const m = SIZE.exec(text);
   if (!m) throw new BraidError('invalid_config', `"${text}" is not a size; write e.g. 512MB or 2GB`);
   return Math.round(Number(m[1]) * UNIT_BYTES[m[2] as keyof typeof UNIT_BYTES]);
 }
@@ -110,12 +113,18 @@ export function resolveConfig(
   }
 
   const withDefaults = Value.Default(ConfigSchema, merged) as Record<string, unknown>;
+  const where = (path: string) => sourceOf.get(path) ?? `${file} or ${leaves.has(path) ? envName(path) : 'remove it'}`;
   for (const error of Value.Errors(ConfigSchema, withDefaults)) {
     const path = error.path.slice(1).replace(/\//g, '.');
     // Unions and intersections repeat the same failure once per branch; one line is enough.
     if (problems.some((p) => p.startsWith(`${path || '(top level)'}:`))) continue;
-    const where = sourceOf.get(path) ?? `${file} or ${leaves.has(path) ? envName(path) : 'remove it'}`;
-    problems.push(`${path || '(top level)'}: ${explain(error.message, error.value, path, leaves)} (set in ${where})`);
+    problems.push(`${path || '(top level)'}: ${explain(error.message, error.value, path, leaves, error.schema)} (set in ${where(path)})`);
+  }
+  // Cron expressions: node-cron's own parser decides, so a schedule that loads also runs.
+  for (const [path, schema] of leaves) {
+    const value = path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], withDefaults);
+    if (schema.schedule !== true || typeof value !== 'string' || value === 'off' || cron.validate(value)) continue;
+    problems.push(`${path}: "${value}" is not a cron expression; write e.g. "*/5 * * * *" (every five minutes) or "off" (set in ${where(path)})`);
   }
   if (problems.length > 0) {
     throw new BraidError('invalid_config', `invalid configuration:\n  - ${problems.join('\n  - ')}`, { details: problems });
@@ -136,7 +145,7 @@ export function resolveConfig(
   };
 }
 
-function explain(message: string, value: unknown, path: string, leaves: Map<string, TSchema>): string {
+function explain(message: string, value: unknown, path: string, leaves: Map<string, TSchema>, schema: TSchema): string {
   if (/Unexpected property/i.test(message)) {
     const parent = path.split('.').slice(0, -1).join('.');
     const siblings = [...leaves.keys()]
@@ -144,7 +153,9 @@ function explain(message: string, value: unknown, path: string, leaves: Map<stri
       .map((k) => k.slice(parent ? parent.length + 1 : 0).split('.')[0]);
     return `unknown setting; known here: ${[...new Set(siblings)].join(', ')}`;
   }
-  return `${message.replace(/^Expected/, 'expected')}, got ${JSON.stringify(value)}`;
+  // Only a hint the schema states: a type error already says what the type must be.
+  const hint = typeof schema.hint === 'string' ? schema.hint : undefined;
+  return `${message.replace(/^Expected/, 'expected')}, got ${JSON.stringify(value)}${hint ? `; ${hint}` : ''}`;
 }
 
 function fromEnvString(raw: string, schema: TSchema): unknown {

@@ -6,6 +6,36 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
  * the error messages from it, so a key added here is configurable everywhere at once.
  */
 const Positive = (d: number, description: string) => Type.Integer({ minimum: 1, default: d, description });
+const Between = (minimum: number, maximum: number, d: number, description: string) => Type.Integer({ minimum, maximum, default: d, description });
+
+/** A memory size: 512MB, 1.5GiB. The one pattern of sizes; `parseSize` reads it. */
+export const SIZE_PATTERN = '^(\\d+(?:\\.\\d+)?)\\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$';
+export const Size = (d: string, description: string) => Type.String({ pattern: SIZE_PATTERN, default: d, description, hint: 'write a size such as 512MB or 2GB' });
+
+/** A node-cron expression or "off"; checked with node-cron when the config loads. */
+const Schedule = (d: string, description: string) => Type.String({ minLength: 1, default: d, description, schedule: true });
+
+/** braid.yaml `archive:` — also the archiver's own options (batch/archive/options.ts). */
+export const ArchiveSettings = Type.Object(
+  {
+    flushRecords: Between(1, 10_000_000, 100_000, 'The archiver writes a Parquet file per partition after this many records...'),
+    flushIntervalMs: Between(1, 3_600_000, 2_000, '...or after this long (ms), whichever comes first.'),
+    compactMinFiles: Between(2, 100_000, 8, 'Compact once a partition has this many small files in a row.'),
+    compactTargetRecords: Between(2, 1_000_000_000, 2_000_000, 'Files smaller than this many records are small; compaction merges them up to it.'),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+/** braid.yaml `batch:` — the tunables of batch runs (batch/recompute/options.ts) and their schedule. */
+export const BatchSettings = Type.Object(
+  {
+    schedule: Schedule('*/5 * * * *', 'node-cron expression of scheduled batch runs; "off" to run on demand only.'),
+    keepVersions: Between(1, 1_000, 3, 'Batch versions kept on disk (the serving one included).'),
+    memoryLimit: Size('2GB', 'DuckDB memory limit of a run; larger work spills to disk.'),
+    threads: Between(1, 1_024, 2, 'DuckDB threads of a run.'),
+  },
+  { additionalProperties: false, default: {} },
+);
 
 export const ConfigSchema = Type.Object(
   {
@@ -62,7 +92,7 @@ export const ConfigSchema = Type.Object(
     }),
     verify: Type.Object(
       {
-        schedule: Type.String({ minLength: 1, default: '*/10 * * * *', description: 'node-cron expression of Lambda-vs-Kappa verifications; "off" for on demand only.' }),
+        schedule: Schedule('*/10 * * * *', 'node-cron expression of Lambda-vs-Kappa verifications; "off" for on demand only.'),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -85,31 +115,11 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
-    archive: Type.Object(
-      {
-        flushRecords: Positive(100_000, 'The archiver writes a Parquet file per partition after this many records...'),
-        flushIntervalMs: Positive(2_000, '...or after this long (ms), whichever comes first.'),
-        compactMinFiles: Positive(8, 'Compact once a partition has this many small files in a row.'),
-        compactTargetRecords: Positive(2_000_000, 'Files smaller than this many records are small; compaction merges them up to it.'),
-      },
-      { additionalProperties: false, default: {} },
-    ),
-    batch: Type.Object(
-      {
-        schedule: Type.String({ minLength: 1, default: '*/5 * * * *', description: 'node-cron expression of scheduled batch runs; "off" to run on demand only.' }),
-        keepVersions: Positive(3, 'Batch versions kept on disk (the serving one included).'),
-        memoryLimit: Type.String({ pattern: '^\\d+(\\.\\d+)?\\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$', default: '2GB', description: 'DuckDB memory limit of a run; larger work spills to disk.' }),
-        threads: Positive(2, 'DuckDB threads of a run.'),
-      },
-      { additionalProperties: false, default: {} },
-    ),
+    archive: ArchiveSettings,
+    batch: BatchSettings,
     speed: Type.Object(
       {
-        maxDedupeMemory: Type.String({
-          pattern: '^\\d+(\\.\\d+)?\\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$',
-          default: '1GB',
-          description: 'The most memory the speed layer\'s dedupe state may take; a dedupe.window that needs more is refused at start.',
-        }),
+        maxDedupeMemory: Size('1GB', 'The most memory the speed layer\'s dedupe state may take; a dedupe.window that needs more is refused at start.'),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -3,8 +3,9 @@
  * (embedded files, Kafka) that pass the same contract suite (test/integration/log-contract).
  */
 
-/** partition → next offset (Kafka's meaning of "offset": the offset of the next record). */
-export type Position = Record<number, number>;
+import type { Position } from './position.js';
+
+export type { Position } from './position.js';
 
 /** What the caller appends: the record key (the event's `key ?? id`) and its bytes. */
 export interface AppendInput {

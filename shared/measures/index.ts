@@ -1,6 +1,16 @@
-export { count, sum, min, max, avg, distinct, quantile, measureOf, distinctForm, MeasureKinds } from './measures.js';
-export type { Measure, MeasureKind, MeasureSpec, AvgState } from './measures.js';
+export type { Measure, MeasureKind, MeasureSql, SqlContext, StateDecoder, Statement, Difference } from './kind.js';
+export { MeasureKinds, kindOf, measureKinds, measureOf } from './registry.js';
+export type { MeasureKindName, MeasureSpec } from './registry.js';
+export { count } from './kinds/count.js';
+export { sum } from './kinds/sum.js';
+export { min, max } from './kinds/extremes.js';
+export { avg } from './kinds/avg.js';
+export type { AvgState } from './kinds/avg.js';
+export { distinct, distinctForm } from './kinds/distinct.js';
+export { quantile, sketchTableStatement } from './kinds/quantile.js';
 export { HLL_P, HLL_M, hllInit, hllHash, hllAdd, hllAddHash, hllMerge, hllAbsorb, hllEstimate, hllRegisters, hllFromRegisters } from './hll.js';
 export type { HllState } from './hll.js';
 export { SKETCH_ALPHA, SKETCH_GAMMA, SKETCH_MIN_INDEXABLE, sketchInit, sketchAdd, sketchMerge, sketchAbsorb, sketchQuantile, sketchIndex, sketchBucketValue } from './sketch.js';
 export type { SketchState } from './sketch.js';
+export { sketchBounds } from './sketch-bounds.js';
+export type { SketchBounds } from './sketch-bounds.js';

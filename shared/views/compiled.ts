@@ -26,7 +26,7 @@ export function compileView(def: ViewDefinition): CompiledView {
     version: definitionVersion(def),
     measureNames,
     measures: specs.map(measureOf),
-    measureInputs: specs.map((s) => (s.kind === 'count' ? undefined : pathReader(s.path))),
+    measureInputs: specs.map((s) => ('path' in s ? pathReader(s.path) : undefined)),
     dimensionReaders: def.dimensions.map(pathReader),
     matches(event) {
       if (!types.has(event.type)) return false;

@@ -4,5 +4,6 @@ export { PATH_PATTERN, pathReader, dimensionValue } from './paths.js';
 export { parseViews } from './parse.js';
 export { compileView, viewKey } from './compiled.js';
 export type { CompiledView } from './compiled.js';
-export { ViewTable, groupKey } from './table.js';
+export { GroupTable, ViewTable, absorbStates, groupKey } from './table.js';
 export type { ViewRow } from './table.js';
+export type { BatchVersion } from './version.js';

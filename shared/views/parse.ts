@@ -1,5 +1,5 @@
 import { BraidError } from '../errors.js';
-import { MeasureKinds, type MeasureSpec } from '../measures/index.js';
+import { MeasureKinds, kindOf, measureKinds, type MeasureSpec } from '../measures/index.js';
 import { Granularities, type Granularity, type ViewDefinition } from './definition.js';
 import { PATH_PATTERN, dimensionValue } from './paths.js';
 
@@ -99,45 +99,47 @@ export function parseViews(raw: unknown): ViewDefinition[] {
 
 function parseMeasure(spec: unknown, problem: (msg: string) => void): MeasureSpec | undefined {
   const kinds = MeasureKinds.join(', ');
-  if (spec === 'count') return { kind: 'count' };
   if (typeof spec === 'string') {
-    problem(
-      MeasureKinds.includes(spec as never)
-        ? `"${spec}" needs a path, e.g. { ${spec}: data.amount }`
-        : `unknown aggregation "${spec}"; use one of ${kinds}`,
-    );
+    const kind = kindOf(spec);
+    if (kind) {
+      const parsed = kind.spec(undefined, {}, problem);
+      if (parsed === undefined) problem(`"${spec}" needs a path, e.g. { ${spec}: data.amount }`);
+      return parsed;
+    }
+    problem(`unknown aggregation "${spec}"; use one of ${kinds}`);
     return undefined;
   }
   if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) {
     problem(`must be count or { <aggregation>: <path> }, with one of ${kinds}`);
     return undefined;
   }
+  // The keys some kind takes as options (quantile's q) are not aggregations.
+  const optionKeys = new Set(measureKinds().flatMap((k) => k.options ?? []));
   const entries = Object.entries(spec as Record<string, unknown>);
-  const aggs = entries.filter(([k]) => k !== 'q');
+  const aggs = entries.filter(([k]) => !optionKeys.has(k));
   if (aggs.length !== 1) {
     problem(`give exactly one aggregation, e.g. { sum: data.amount }; got ${aggs.map(([k]) => k).join(', ') || 'none'}`);
     return undefined;
   }
-  const [kind, path] = aggs[0]!;
-  if (!MeasureKinds.includes(kind as never) || kind === 'count') {
-    problem(kind === 'count' ? 'count takes no path; write it as: count' : `unknown aggregation "${kind}"; use one of ${kinds}`);
+  const [name, path] = aggs[0]!;
+  const kind = kindOf(name);
+  if (!kind) {
+    problem(`unknown aggregation "${name}"; use one of ${kinds}`);
     return undefined;
   }
   if (typeof path !== 'string' || !PATH_PATTERN.test(path)) {
-    problem(`${kind}: bad path ${JSON.stringify(path)}; ${PATH_HINT}`);
+    problem(name === 'count' ? 'count takes no path; write it as: count' : `${name}: bad path ${JSON.stringify(path)}; ${PATH_HINT}`);
     return undefined;
   }
-  const q = (spec as { q?: unknown }).q;
-  if (kind === 'quantile') {
-    if (!Array.isArray(q) || q.length === 0 || q.some((x) => typeof x !== 'number' || x < 0 || x > 1)) {
-      problem('quantile needs q: a list of quantiles between 0 and 1, e.g. q: [0.5, 0.95, 0.99]');
+  const options: Record<string, unknown> = {};
+  for (const [key, value] of entries) {
+    if (key === name) continue;
+    if (!(kind.options ?? []).includes(key)) {
+      const owners = measureKinds().filter((k) => k.options?.includes(key)).map((k) => k.name);
+      problem(`${key} applies to ${owners.join(', ')} only; remove it from this ${name}`);
       return undefined;
     }
-    return { kind: 'quantile', path, q: [...new Set(q as number[])] };
+    options[key] = value;
   }
-  if (q !== undefined) {
-    problem(`q applies to quantile only; remove it from this ${kind}`);
-    return undefined;
-  }
-  return { kind: kind as 'sum' | 'min' | 'max' | 'avg' | 'distinct', path };
+  return kind.spec(path, options, problem);
 }

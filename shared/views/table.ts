@@ -1,4 +1,5 @@
 import type { StoredEvent } from '../events/index.js';
+import type { Measure } from '../measures/index.js';
 import { bucketOf } from './definition.js';
 import type { CompiledView } from './compiled.js';
 import { dimensionValue } from './paths.js';
@@ -15,14 +16,67 @@ export function groupKey(bucket: number, dims: readonly (string | null)[]): stri
 }
 
 /**
+ * The one merge of groups: `into`'s states absorb `from`'s, measure by measure (in place,
+ * `into` is the caller's own; `from` is never changed). The speed layer's compaction, a
+ * query's roll-up and verification all merge through this.
+ */
+export function absorbStates(measures: readonly Measure<any, unknown>[], into: unknown[], from: readonly unknown[]): void {
+  for (let i = 0; i < measures.length; i++) into[i] = measures[i]!.absorb(into[i], from[i]);
+}
+
+/**
+ * Groups keyed by (bucket, dimension values), each holding one state per measure: what a
+ * fold, a loaded batch version, a roll-up and a comparison fill.
+ */
+export class GroupTable {
+  readonly measures: readonly Measure<any, unknown>[];
+  readonly rows = new Map<string, ViewRow>();
+
+  constructor(measures: readonly Measure<any, unknown>[]) {
+    this.measures = measures;
+  }
+
+  /** The group, created with every state at its identity when it is not there yet. */
+  group(bucket: number, dims: readonly (string | null)[]): ViewRow {
+    const key = groupKey(bucket, dims);
+    let row = this.rows.get(key);
+    if (!row) {
+      row = { bucket, dims, states: this.measures.map((m) => m.init()) };
+      this.rows.set(key, row);
+    }
+    return row;
+  }
+
+  /** Merges a group's states in; `states` is not changed. */
+  mergeRow(bucket: number, dims: readonly (string | null)[], states: readonly unknown[]): void {
+    absorbStates(this.measures, this.group(bucket, dims).states, states);
+  }
+
+  /** Merges every row of `sources` in. */
+  mergeAll(sources: Iterable<Iterable<ViewRow>>): this {
+    for (const source of sources) for (const row of source) this.mergeRow(row.bucket, row.dims, row.states);
+    return this;
+  }
+
+  /** Adds a group the table does not hold yet, taking its states as they are (a load). */
+  putRow(bucket: number, dims: readonly (string | null)[], states: unknown[]): void {
+    this.rows.set(groupKey(bucket, dims), { bucket, dims, states });
+  }
+
+  get size(): number {
+    return this.rows.size;
+  }
+}
+
+/**
  * The aggregates of one view over some set of records: the one structure that the speed
  * layer, a Kappa replay and a loaded batch version all hold, and that a query merges.
  */
-export class ViewTable {
+export class ViewTable extends GroupTable {
   readonly view: CompiledView;
-  readonly rows = new Map<string, ViewRow>();
 
   constructor(view: CompiledView) {
+    super(view.measures);
     this.view = view;
   }
 
@@ -32,32 +86,11 @@ export class ViewTable {
     if (!view.matches(event)) return;
     const bucket = bucketOf(event.time, view.def.granularity);
     const dims = view.dimensionReaders.map((read) => dimensionValue(read(event)));
-    const row = this.#row(bucket, dims);
+    const row = this.group(bucket, dims);
     const { measures, measureInputs } = view;
     for (let i = 0; i < measures.length; i++) {
       const input = measureInputs[i];
       row.states[i] = measures[i]!.add(row.states[i], input ? input(event) : undefined);
     }
-  }
-
-  /** Merges a group's states in (from a batch version, or another table). */
-  mergeRow(bucket: number, dims: readonly (string | null)[], states: readonly unknown[]): void {
-    const row = this.#row(bucket, dims);
-    const { measures } = this.view;
-    for (let i = 0; i < measures.length; i++) row.states[i] = measures[i]!.absorb(row.states[i], states[i]);
-  }
-
-  #row(bucket: number, dims: readonly (string | null)[]): ViewRow {
-    const key = groupKey(bucket, dims);
-    let row = this.rows.get(key);
-    if (!row) {
-      row = { bucket, dims, states: this.view.measures.map((m) => m.init()) };
-      this.rows.set(key, row);
-    }
-    return row;
-  }
-
-  get size(): number {
-    return this.rows.size;
   }
 }

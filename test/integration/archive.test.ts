@@ -57,7 +57,7 @@ describe.each(logs)('archive on the %s log', (_, openLog) => {
 
   /** Reads the snapshot's files and compares them with the log up to the snapshot's position. */
   async function expectArchiveMatchesLog(a: Archiver): Promise<void> {
-    const snapshot = a.snapshot();
+    const snapshot = a.lease();
     try {
       await expectArchived(snapshot.paths, log, snapshot.position);
     } finally {
@@ -88,7 +88,7 @@ describe.each(logs)('archive on the %s log', (_, openLog) => {
     const end = await append(2_000); // appended while the archiver reads
     await a.waitFor(end);
 
-    const snapshot = a.snapshot();
+    const snapshot = a.lease();
     expect(snapshot.position).toEqual(end);
     expect(a.position()).toEqual(end);
     expect(snapshot.files.length).toBeGreaterThan(PARTITIONS); // flushRecords 200: several files per partition
@@ -154,7 +154,7 @@ describe.each(logs)('archive on the %s log', (_, openLog) => {
     const step = async () => a.waitFor(await append(150));
 
     for (let i = 0; i < 3; i++) await step();
-    const held = a.snapshot();
+    const held = a.lease();
     expect(held.files).toHaveLength(3 * PARTITIONS);
     const heldRows = await readParquetRows(held.paths);
     await expectArchived(held.paths, log, held.position);

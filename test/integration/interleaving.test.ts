@@ -10,7 +10,7 @@ import { randomInt } from 'node:crypto';
 import { describe, expect, inject, it } from 'vitest';
 import { parseDuration } from '../../shared/config/index.js';
 import type { Position } from '../../shared/log/types.js';
-import { covers } from '../../speed/speed-layer.js';
+import { covers } from '../../shared/log/position.js';
 import { makeTestApp, type TestApp } from '../support/app.js';
 import { topicsPerFile } from '../support/archive-fixtures.js';
 import { damageArchiveFile, expectAnswerMatches, LogMirror, SpeedRestarter } from '../support/interleaving-harness.js';
@@ -100,10 +100,10 @@ describe.each(['embedded', 'kafka'] as const)('Lambda answers under a seeded ran
       const where = `${ctx}: ${q.description} at ${JSON.stringify(body.position)} with batch ${JSON.stringify(body.batch)}`;
       expect(body.source, where).toBe('lambda');
       if (body.batch) {
-        expect(covers(body.position, body.batch.snapshot, partitions), `${where}: the speed position is below the batch snapshot`).toBe(true);
-        if (!covers(body.batch.snapshot, body.position, partitions)) outcomes.split++;
+        expect(covers(body.position, body.batch.snapshot), `${where}: the speed position is below the batch snapshot`).toBe(true);
+        if (!covers(body.batch.snapshot, body.position)) outcomes.split++;
       }
-      if (atLeast) expect(covers(body.position, atLeast, partitions), `${where}: behind ${JSON.stringify(atLeast)} after waiting for it`).toBe(true);
+      if (atLeast) expect(covers(body.position, atLeast), `${where}: behind ${JSON.stringify(atLeast)} after waiting for it`).toBe(true);
       await mirror.covering(body.position);
       expectAnswerMatches(view, body.rows, mirror.survivorsAt(body.position), q.ref, q.groupBy, where);
       outcomes.compared++;

@@ -44,7 +44,7 @@ async function perValue(expr: string, inputs: readonly (string | number)[], type
 async function batchTables(name: string, records: readonly TestRecord[], snapshot: Position, windowMs: number, views: readonly CompiledView[], perFile: number) {
   const base = path.join(dir, name);
   const files = await writeTestArchive(path.join(base, 'archive'), records, perFile);
-  const archive = testArchive(path.join(base, 'archive'), () => files).snapshot();
+  const archive = testArchive(path.join(base, 'archive'), () => files).lease();
   const outDir = path.join(base, 'out');
   const result = await computeViews({
     archive,

@@ -105,7 +105,7 @@ describe('batch runner', () => {
     let open!: () => void;
     const gate = new Promise<void>((resolve) => (open = resolve));
     const archive = testArchive(s.archiveDir, () => s.files);
-    const runner = await createTestRunner(s, views, { archive: { ...archive, snapshot: archive.snapshot, waitFor: () => gate } });
+    const runner = await createTestRunner(s, views, { archive: { ...archive, lease: archive.lease, waitFor: () => gate } });
     const first = runner.start('schedule');
     await new Promise((r) => setTimeout(r, 20));
     expect(runner.getRun(first.id)?.state).toBe('waiting_for_archive');
@@ -194,7 +194,7 @@ describe('batch runner', () => {
   it('close() stops a run; the published version stays', async () => {
     const { s, runner } = await publishedRunner();
     const archive = testArchive(s.archiveDir, () => s.files);
-    const stuck = await createTestRunner(s, views, { archive: { ...archive, snapshot: archive.snapshot, waitFor: (_p, signal) => new Promise((_, reject) => signal?.addEventListener('abort', () => reject(signal.reason))) } });
+    const stuck = await createTestRunner(s, views, { archive: { ...archive, lease: archive.lease, waitFor: (_p, signal) => new Promise((_, reject) => signal?.addEventListener('abort', () => reject(signal.reason))) } });
     await runner.close();
     const run = stuck.start('cli');
     await stuck.close();

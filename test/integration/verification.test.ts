@@ -5,7 +5,8 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { DemoGenerator } from '../../shared/demo/generator.js';
 import { makeTestApp, type TestApp } from '../support/app.js';
-import type { Verification } from '../../serving/verification/verifier.js';
+import type { Verification } from '../../lambda/index.js';
+import { viewKey } from '../../shared/views/index.js';
 
 const views = [
   {
@@ -107,7 +108,7 @@ describe('segments of the speed layer', () => {
     expect((await verify(t)).ok).toBe(true);
     const run = await t.node!.batch!.wait(started.id);
     expect(run.state).toBe('succeeded');
-    expect(t.node!.speed!.snapshot('pages')!.batch?.version).toBe(run.version);
+    expect(t.node!.speed!.pair()!.base?.version).toBe(run.version);
     expect((await verify(t)).ok).toBe(true);
   });
 });
@@ -170,7 +171,7 @@ describe('verification can fail', () => {
     await ingest(t, 500, 6);
     // Fold one row's contribution in again, as a hand-off bug that counts a record twice would.
     const view = t.node!.views.find((v) => v.def.name === 'pages')!;
-    const live = t.node!.speed!.snapshot('pages')!.sources.at(-1)!;
+    const live = t.node!.speed!.pair()!.segments.at(-1)!.get(viewKey(view))!.rows.values();
     const row = live[Symbol.iterator]().next().value!;
     row.states[0] = (row.states[0] as number) + 1;
     const v = await verify(t);

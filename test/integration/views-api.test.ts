@@ -132,7 +132,7 @@ describe('the speed layer at start', () => {
     await roomy.handle.close();
     const tight = await makeTestApp({ dataDir, views, dedupe: { window: 'forever' }, speed: { maxDedupeMemory: '64KB' } }).catch((e: unknown) => e);
     // makeTestApp without roles does not start the node; start one by hand to see it refuse.
-    const { BraidNode } = await import('../../serving/node.js');
+    const { BraidNode } = await import('../../lambda/index.js');
     const { createLogger } = await import('../../shared/logger.js');
     const t = tight as TestApp;
     const node = new BraidNode(t.config, createLogger('silent'));
@@ -146,7 +146,7 @@ describe('the speed layer at start', () => {
 
   it('refuses the speed role without the batch role in mode lambda, saying what to do', async () => {
     const t = await makeTestApp({ views, roles: { batch: false, archive: false } });
-    const { BraidNode } = await import('../../serving/node.js');
+    const { BraidNode } = await import('../../lambda/index.js');
     const { createLogger } = await import('../../shared/logger.js');
     const node = new BraidNode(t.config, createLogger('silent'));
     const err = await node.start(t.handle).catch((e: unknown) => e);

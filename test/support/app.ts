@@ -9,7 +9,7 @@ import { LogHandle } from '../../shared/log/handle.js';
 import { openLogFromConfig } from '../../shared/log/open.js';
 import type { EventLog } from '../../shared/log/types.js';
 import { buildApp } from '../../serving/app.js';
-import { BraidNode } from '../../serving/node.js';
+import { BraidNode } from '../../lambda/index.js';
 
 export interface TestApp {
   readonly app: FastifyInstance;

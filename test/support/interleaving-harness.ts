@@ -10,8 +10,9 @@ import type { Archiver } from '../../batch/archive/index.js';
 import { decodeEvent } from '../../shared/events/index.js';
 import { createLogger } from '../../shared/logger.js';
 import type { EventLog, Position } from '../../shared/log/types.js';
-import type { BraidNode } from '../../serving/node.js';
-import { covers, SpeedLayer } from '../../speed/speed-layer.js';
+import type { BraidNode } from '../../lambda/index.js';
+import { covers } from '../../shared/log/position.js';
+import { SpeedLayer } from '../../speed/speed-layer.js';
 import { expectRowsMatch, referenceRows, survivors, type RefQuery, type RefRecord, type RefView } from './reference.js';
 import type { Rng } from './interleaving-schedule.js';
 
@@ -48,7 +49,7 @@ export class LogMirror {
   /** Resolves once every record below `target` has been read. */
   async covering(target: Position, timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (!covers(this.position, target, this.#partitions)) {
+    while (!covers(this.position, target)) {
       if (this.#error) throw this.#error;
       if (Date.now() > deadline) throw new Error(`the log mirror reached ${JSON.stringify(this.position)}, not ${JSON.stringify(target)}, within ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 2));
@@ -118,8 +119,9 @@ export class SpeedRestarter {
       }),
       maxBatch: 64, // small batches: more interleavings of reads with cuts and publishes
     });
+    // The node's hand-off reads node.speed at each step: the fresh layer takes the next cut
+    // and pairs with the next publish.
     node.speed = fresh;
-    node.batch?.onPublished((version) => fresh.onPublished(version));
     this.#pending = true;
     this.#starting = fresh.start().finally(() => {
       this.#pending = false;
@@ -139,7 +141,7 @@ export class SpeedRestarter {
  * starts at offset 0 of its partition, so every later S covers part of it.
  */
 export async function damageArchiveFile(archiver: Archiver, rng: Rng): Promise<{ file: string; restore(): Promise<void> } | undefined> {
-  const snapshot = archiver.snapshot();
+  const snapshot = archiver.lease();
   const firsts = snapshot.files.flatMap((f, i) => (f.from === 0 ? [snapshot.paths[i]!] : []));
   if (firsts.length === 0) {
     snapshot.release();

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { BIGINT, DuckDBDataChunk, DuckDBInstance, INTEGER, VARCHAR, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
-import { fileName, type ArchiveFile, type ArchiveSnapshot } from '../../batch/archive/index.js';
+import { fileName, type ArchiveFile, type ArchiveLease } from '../../batch/archive/index.js';
 import type { StoredEvent } from '../../shared/events/index.js';
 import type { Position } from '../../shared/log/types.js';
 import type { ArchiveSource } from '../../batch/recompute/index.js';
@@ -108,7 +108,7 @@ export function testArchive(dir: string, files: () => readonly ArchiveFile[]): A
   const source = {
     released: 0,
     waitFor: async () => undefined,
-    snapshot(): ArchiveSnapshot {
+    lease(): ArchiveLease {
       const list = files();
       return {
         generation: 1,

@@ -1,5 +1,6 @@
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { untilAborted } from '../../async.js';
 import { BraidError } from '../../errors.js';
 import { partitionFor } from '../partitioner.js';
 import type { AppendInput, Appended, EventLog, LogRecord, Position, ReadOptions } from '../types.js';
@@ -148,7 +149,8 @@ export class EmbeddedLog implements EventLog {
       }
       first = (first + 1) % this.parts.length;
       if (batch.length > 0) yield batch;
-      else await untilAborted(changed, options.signal);
+      // An abort ends the wait; the loop's first check then ends the read.
+      else await untilAborted(changed, options.signal).catch(() => undefined);
     }
   }
 
@@ -285,20 +287,6 @@ function newSignal(): Signal {
   let fire!: () => void;
   const promise = new Promise<void>((resolve) => (fire = resolve));
   return { promise, fire };
-}
-
-/** Resolves when `promise` does or `signal` aborts. */
-function untilAborted(promise: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
-  if (!signal) return promise;
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const onAbort = () => resolve();
-    signal.addEventListener('abort', onAbort, { once: true });
-    void promise.then(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    });
-  });
 }
 
 function closedError(dir: string): BraidError {

@@ -1,5 +1,8 @@
 import { resolve } from 'node:path';
 import type { FileHandle } from 'node:fs/promises';
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { resolveOptions } from '../../config/options.js';
 import { BraidError } from '../../errors.js';
 import { writeFully } from './files.js';
 
@@ -35,48 +38,26 @@ export interface EmbeddedLogOptions {
 
 export type EmbeddedLogOpenOptions = Pick<EmbeddedLogOptions, 'dir'> & Partial<Omit<EmbeddedLogOptions, 'dir'>>;
 
-export const defaultEmbeddedLogOptions = {
-  partitions: 1,
-  segmentBytes: 64 * 1024 * 1024, // 64 MiB
-  indexIntervalBytes: 64 * 1024, // 64 KiB
-  readChunkBytes: 1024 * 1024, // 1 MiB
-  maxReadBatch: 1_000, // records
-  io: {
-    write: (file, data, position) => writeFully(file.handle, data, position),
-    sync: (file) => file.handle.datasync(),
-  },
-} as const satisfies Omit<EmbeddedLogOptions, 'dir'>;
+/** The numeric tunables, with their defaults and bounds: the one place they are checked. */
+const EmbeddedLogTuning = Type.Object({
+  partitions: Type.Integer({ minimum: 1, maximum: 10_000, default: 1 }),
+  segmentBytes: Type.Integer({ minimum: 1024, maximum: 1024 * 1024 * 1024, default: 64 * 1024 * 1024 }), // 1 KiB to 1 GiB; 64 MiB
+  indexIntervalBytes: Type.Integer({ minimum: 1, maximum: 1024 * 1024 * 1024, default: 64 * 1024 }), // 64 KiB
+  readChunkBytes: Type.Integer({ minimum: 1024, maximum: 256 * 1024 * 1024, default: 1024 * 1024 }), // 1 MiB
+  maxReadBatch: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1_000 }), // records
+});
 
-const limits = {
-  partitions: [1, 10_000],
-  segmentBytes: [1024, 1024 * 1024 * 1024], // 1 KiB to 1 GiB
-  indexIntervalBytes: [1, 1024 * 1024 * 1024],
-  readChunkBytes: [1024, 256 * 1024 * 1024],
-  maxReadBatch: [1, 1_000_000],
-} as const satisfies Partial<Record<keyof EmbeddedLogOptions, readonly [number, number]>>;
+const defaultIo: EmbeddedLogIo = {
+  write: (file, data, position) => writeFully(file.handle, data, position),
+  sync: (file) => file.handle.datasync(),
+};
+
+export const defaultEmbeddedLogOptions: Omit<EmbeddedLogOptions, 'dir'> = { ...(Value.Default(EmbeddedLogTuning, {}) as Static<typeof EmbeddedLogTuning>), io: defaultIo };
 
 /** Merges with the defaults and validates once; errors name the option and the fix. */
 export function resolveEmbeddedLogOptions(input: EmbeddedLogOpenOptions): EmbeddedLogOptions {
   if (typeof input.dir !== 'string' || input.dir === '') {
     throw new BraidError('invalid_config', 'embedded log: dir must be a non-empty path to the log directory');
   }
-  const options: EmbeddedLogOptions = {
-    ...defaultEmbeddedLogOptions,
-    ...withoutUndefined(input),
-    dir: resolve(input.dir),
-  };
-  for (const [name, [min, max]] of Object.entries(limits)) {
-    const value = options[name as keyof typeof limits];
-    if (!Number.isInteger(value) || value < min || value > max) {
-      throw new BraidError(
-        'invalid_config',
-        `embedded log: ${name} is ${String(value)}; use an integer from ${min} to ${max}`,
-      );
-    }
-  }
-  return options;
-}
-
-function withoutUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+  return { io: defaultIo, ...resolveOptions(EmbeddedLogTuning, input, 'embedded log'), dir: resolve(input.dir) };
 }

@@ -1,5 +1,6 @@
 import kafkajs from 'kafkajs';
 import type { Admin, LogEntry, Message, Producer, RecordMetadata, RetryOptions } from 'kafkajs';
+import { withTimeout } from '../../async.js';
 import { BraidError } from '../../errors.js';
 import { partitionFor } from '../partitioner.js';
 import type { AppendInput, Appended, EventLog, LogRecord, Position, ReadOptions } from '../types.js';
@@ -93,7 +94,7 @@ export class KafkaLog implements EventLog {
       await log.#ensureTopic();
     })();
     try {
-      await withDeadline(preparing, resolved.adminTimeoutMs, () => unavailable(what, `no answer within ${resolved.adminTimeoutMs} ms`));
+      await withTimeout(preparing, resolved.adminTimeoutMs, () => unavailable(what, `no answer within ${resolved.adminTimeoutMs} ms`));
     } catch (err) {
       void preparing.catch(() => undefined).finally(() => admin.disconnect().catch(() => undefined));
       throw fromKafkaError(err, what, 'invalid_config');
@@ -243,7 +244,7 @@ export class KafkaLog implements EventLog {
     });
     const what = `appending ${messages.length} records to Kafka topic "${this.topic}"`;
     try {
-      return await withDeadline(work, Math.max(0, timeoutMs), () =>
+      return await withTimeout(work, Math.max(0, timeoutMs), () =>
         unavailable(what, `no acknowledgement within ${this.options.appendTimeoutMs} ms; the records may or may not have been appended, and retrying them is safe`),
       );
     } catch (err) {
@@ -299,7 +300,7 @@ export class KafkaLog implements EventLog {
     work.catch(() => undefined);
     let offsets: Awaited<typeof work>;
     try {
-      offsets = await withDeadline(work, this.options.adminTimeoutMs, () => unavailable(what, `no answer within ${this.options.adminTimeoutMs} ms`));
+      offsets = await withTimeout(work, this.options.adminTimeoutMs, () => unavailable(what, `no answer within ${this.options.adminTimeoutMs} ms`));
     } catch (err) {
       throw fromKafkaError(err, what);
     }
@@ -339,7 +340,7 @@ export class KafkaLog implements EventLog {
     this.#closing ??= (async () => {
       this.#closed = true;
       await Promise.all([...this.#readers].map((stop) => stop()));
-      await withDeadline(Promise.all(this.#pending), this.options.appendTimeoutMs, () => new Error('timeout')).catch(() => undefined);
+      await withTimeout(Promise.all(this.#pending), this.options.appendTimeoutMs, () => new Error('timeout')).catch(() => undefined);
       await Promise.all([...this.#slots].map((slot) => this.#dispose(slot, true)));
       await this.#admin.disconnect().catch(() => undefined);
     })();
@@ -366,15 +367,6 @@ function* chunksBySize(records: readonly AppendInput[], maxBytes: number): Gener
     bytes += size;
   }
   yield [start, records.length];
-}
-
-/** `work`, or `onTimeout()`'s error after `ms`; `work` itself keeps running. */
-function withDeadline<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(onTimeout()), ms);
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
 function kafkaJsLevel(level: KafkaLogLevel): KafkaJsLevel {

@@ -1,4 +1,6 @@
-import { BraidError } from '../../errors.js';
+import { Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { resolveOptions } from '../../config/options.js';
 
 /** A pino-compatible logger: `logger.warn({ ...fields }, 'message')`. */
 export interface KafkaLogLogger {
@@ -47,45 +49,28 @@ export type ResolvedKafkaLogOptions = Required<Omit<KafkaLogOptions, 'logger'>> 
   readonly logger: KafkaLogLogger | undefined;
 };
 
-export const defaultKafkaLogOptions = {
-  clientId: 'braid',
-  replicationFactor: 1,
-  appendTimeoutMs: 10_000, // ten seconds
-  adminTimeoutMs: 10_000, // ten seconds
-  connectionTimeoutMs: 3_000, // three seconds
-  requestTimeoutMs: 30_000, // thirty seconds (kafkajs' default)
-  maxRequestBytes: 900_000, // bytes; below Kafka's default max.message.bytes of 1 MiB
-  readMaxBatch: 1_000, // records
-  readMaxWaitMs: 500, // half a second
-  logLevel: 'warn',
-} as const satisfies Omit<ResolvedKafkaLogOptions, 'brokers' | 'topic' | 'partitions' | 'logger'>;
+/** Every option's default and bound: the one place they are checked. */
+const KafkaLogSchema = Type.Object({
+  brokers: Type.Array(Type.String({ pattern: '^[^:\\s]+:\\d+$' }), { minItems: 1, hint: 'give a non-empty list of host:port, e.g. BRAID_KAFKA_BROKERS=127.0.0.1:9092' }),
+  // Kafka's legal topic names: up to 249 of [a-zA-Z0-9._-], not "." or "..".
+  topic: Type.String({ pattern: '^(?!\\.\\.?$)[a-zA-Z0-9._-]{1,249}$', hint: 'use 1-249 characters of [a-zA-Z0-9._-]' }),
+  partitions: Type.Integer({ minimum: 1 }),
+  clientId: Type.String({ minLength: 1, default: 'braid' }),
+  replicationFactor: Type.Integer({ minimum: 1, default: 1 }),
+  appendTimeoutMs: Type.Integer({ minimum: 1, default: 10_000 }), // ten seconds
+  adminTimeoutMs: Type.Integer({ minimum: 1, default: 10_000 }), // ten seconds
+  connectionTimeoutMs: Type.Integer({ minimum: 1, default: 3_000 }), // three seconds
+  requestTimeoutMs: Type.Integer({ minimum: 1, default: 30_000 }), // thirty seconds (kafkajs' default)
+  maxRequestBytes: Type.Integer({ minimum: 1, default: 900_000 }), // bytes; below Kafka's default max.message.bytes of 1 MiB
+  readMaxBatch: Type.Integer({ minimum: 1, default: 1_000 }), // records
+  readMaxWaitMs: Type.Integer({ minimum: 1, default: 500 }), // half a second
+  logLevel: Type.Union(KafkaLogLevels.map((l) => Type.Literal(l)), { default: 'warn', hint: `use one of ${KafkaLogLevels.join(', ')}` }),
+});
 
-function positiveInteger(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new BraidError('invalid_config', `log.kafka: ${name} must be a positive integer, got ${String(value)}`);
-  }
-  return value;
-}
+export const defaultKafkaLogOptions = Value.Default(Type.Omit(KafkaLogSchema, ['brokers', 'topic', 'partitions']), {}) as Omit<ResolvedKafkaLogOptions, 'brokers' | 'topic' | 'partitions' | 'logger'>;
 
 /** Validates once and merges with `defaultKafkaLogOptions`. */
 export function resolveKafkaLogOptions(options: KafkaLogOptions): ResolvedKafkaLogOptions {
-  const merged = { ...defaultKafkaLogOptions, ...withoutUndefined(options) };
-  if (!Array.isArray(merged.brokers) || merged.brokers.length === 0 || merged.brokers.some((b) => typeof b !== 'string' || !/^[^:\s]+:\d+$/.test(b))) {
-    throw new BraidError('invalid_config', `log.kafka.brokers must be a non-empty list of host:port, got ${JSON.stringify(merged.brokers)}; e.g. BRAID_KAFKA_BROKERS=127.0.0.1:9092`);
-  }
-  // Kafka's legal topic names: up to 249 of [a-zA-Z0-9._-].
-  if (typeof merged.topic !== 'string' || !/^[a-zA-Z0-9._-]{1,249}$/.test(merged.topic) || merged.topic === '.' || merged.topic === '..') {
-    throw new BraidError('invalid_config', `log.kafka.topic must be 1-249 characters of [a-zA-Z0-9._-], got ${JSON.stringify(merged.topic)}`);
-  }
-  if (!KafkaLogLevels.includes(merged.logLevel)) {
-    throw new BraidError('invalid_config', `log.kafka.logLevel must be one of ${KafkaLogLevels.join(', ')}, got ${JSON.stringify(merged.logLevel)}`);
-  }
-  for (const name of ['partitions', 'replicationFactor', 'appendTimeoutMs', 'adminTimeoutMs', 'connectionTimeoutMs', 'requestTimeoutMs', 'maxRequestBytes', 'readMaxBatch', 'readMaxWaitMs'] as const) {
-    positiveInteger(name, merged[name]);
-  }
-  return { ...merged, brokers: [...merged.brokers], logger: options.logger };
-}
-
-function withoutUndefined<T extends object>(value: T): T {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+  const resolved = resolveOptions(KafkaLogSchema, options, 'log.kafka');
+  return { ...resolved, brokers: [...resolved.brokers], logger: options.logger } as ResolvedKafkaLogOptions;
 }

@@ -1,21 +1,26 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
-import cron, { type ScheduledTask } from 'node-cron';
 import { parseSize, type ResolvedConfig } from '../shared/config/index.js';
-import { BraidError, isBraidError } from '../shared/errors.js';
+import { BraidError } from '../shared/errors.js';
 import type { LogHandle } from '../shared/log/handle.js';
+import { lagBehind, type Position } from '../shared/log/position.js';
 import type { EventLog } from '../shared/log/types.js';
-import { compileView, viewKey, type CompiledView } from '../shared/views/index.js';
+import { compileView, type CompiledView } from '../shared/views/index.js';
 import { Archiver } from '../batch/archive/index.js';
 import { BatchRunner, type RunInfo } from '../batch/recompute/index.js';
 import { SpeedLayer } from '../speed/speed-layer.js';
 import { Replayer } from '../speed/replay.js';
+import { needsRecompute, servedOlderDefinitions } from './evolution.js';
+import { HandOff } from './handoff.js';
+import { Schedules } from './schedules.js';
+import { LambdaSources } from './sources.js';
 import { Verifier, type Verification } from './verification/verifier.js';
 
 /**
  * The roles of one braid process (design section 9), started in dependency order once the
- * log is open: archive → batch runner (+ schedule) → speed layer, which pairs with the
- * runner's published versions and gives every run its snapshot by a cut.
+ * log is open: archive → batch runner (+ schedule) → speed layer, joined by the hand-off
+ * (handoff.ts) → replays and verification. Mode kappa runs no archive and no batch: the
+ * speed layer folds the whole log from its first record, a continuously maintained replay.
  */
 export class BraidNode {
   readonly views: readonly CompiledView[];
@@ -24,17 +29,31 @@ export class BraidNode {
   speed: SpeedLayer | undefined;
   replayer: Replayer | undefined;
   verifier: Verifier | undefined;
-  readonly #schedules: ScheduledTask[] = [];
+  /** which state answers each query source */
+  readonly sources: LambdaSources;
+  readonly #schedules: Schedules;
   #started: Promise<void> | undefined;
   #failed: Error | undefined;
   readonly #runListeners = new Set<(run: RunInfo) => void>();
+  readonly #verificationListeners = new Set<(v: Verification) => void>();
   readonly #config: ResolvedConfig;
   readonly #logger: Logger;
 
   constructor(config: ResolvedConfig, logger: Logger) {
     this.#config = config;
     this.#logger = logger;
+    this.#schedules = new Schedules(logger);
     this.views = config.viewDefinitions.map(compileView);
+    this.sources = new LambdaSources({
+      views: this.views,
+      mode: config.mode,
+      batch: () => this.batch?.current(),
+      speed: () => this.speed,
+      kappa: () => {
+        const replay = this.replayer?.latest();
+        return replay?.tables ? { position: replay.info.target, tables: replay.tables } : undefined;
+      },
+    });
   }
 
   /** Starts every enabled role over the opened log; rejects with the first role that cannot start. */
@@ -49,6 +68,11 @@ export class BraidNode {
   /** Called with each batch run's final info; may be registered before the batch role starts. */
   onBatchRunFinished(listener: (run: RunInfo) => void): void {
     this.#runListeners.add(listener);
+  }
+
+  /** Called with each finished verification; may be registered before the roles start. */
+  onVerificationFinished(listener: (v: Verification) => void): void {
+    this.#verificationListeners.add(listener);
   }
 
   /** Whether every enabled role is up (readiness), and if not, why. */
@@ -66,10 +90,24 @@ export class BraidNode {
     return this.#config.mode;
   }
 
+  /** Where each layer is against the log's end (GET /v1/status). */
+  status(end: Position) {
+    const version = this.batch?.current();
+    const speed = this.speed?.ready ? this.speed.stats() : undefined;
+    const archived = this.archiver?.position();
+    return {
+      archive: archived ? { position: archived, lag: lagBehind(end, archived) } : null,
+      batch: version
+        ? { version: version.version, snapshot: version.snapshot, createdAt: version.createdAt, snapshotAgeSeconds: Math.round((Date.now() - Date.parse(version.createdAt)) / 1000) }
+        : null,
+      speed: speed
+        ? { position: speed.position, lag: lagBehind(end, speed.position), segments: speed.segments, groups: speed.groups, dedupeEntries: speed.dedupeEntries, readySeconds: speed.readySeconds, rebuilding: speed.rebuilding }
+        : null,
+    };
+  }
+
   async #start(log: EventLog): Promise<void> {
     const config = this.#config;
-    // Kappa mode: no archive and no batch; the speed layer folds the whole log from its
-    // first record, which is a continuously maintained replay.
     const roles = config.mode === 'kappa' ? { ...config.roles, archive: false, batch: false } : config.roles;
     if (config.mode === 'lambda' && roles.speed && !roles.batch) {
       // It would never see a version published by another process, so it would fold the
@@ -91,44 +129,44 @@ export class BraidNode {
       });
       this.archiver.start();
     }
+    const handOff = new HandOff(() => this.speed, log);
     if (roles.batch && this.archiver) {
+      const { keepVersions, memoryLimit, threads } = config.batch;
       this.batch = await BatchRunner.create({
         dataDir: config.dataDir,
         views: this.views,
         dedupeWindowMs: config.dedupeWindowMs,
         archive: this.archiver,
-        // The hand-off (design section 6): a run's S is the speed layer's cut when this
-        // process has one; otherwise (speed off here) the log's end.
-        snapshotPosition: async () => (this.speed?.ready ? this.speed.cut({ pin: true }) : log.endPosition()),
-        memoryLimit: config.batch.memoryLimit,
-        threads: config.batch.threads,
-        keepVersions: config.batch.keepVersions,
+        snapshotPosition: handOff.snapshotPosition,
+        memoryLimit,
+        threads,
+        keepVersions,
         logger: this.#logger,
       });
+      handOff.connect(this.batch);
       this.batch.onFinished((run) => {
-        if (run.snapshot) this.speed?.unpin(run.snapshot);
         for (const listener of this.#runListeners) listener(run);
       });
     }
-    // View evolution: a view defined differently now than in the serving batch version is
-    // still answered with the stored definition (the speed layer folds both) until a run
-    // computes the configured one, which starts right away.
     const current = this.batch?.current();
-    const configuredKeys = new Set(this.views.map(viewKey));
-    const legacy = current ? [...current.tables.values()].map((t) => t.view).filter((v) => !configuredKeys.has(viewKey(v))) : [];
-    const rebuild = current !== undefined && this.views.some((v) => current.tables.get(v.def.name)?.view.version !== v.version);
+    const older = servedOlderDefinitions(this.views, current);
+    for (const view of older) {
+      this.#logger.info(
+        { view: view.def.name, version: current?.version, served: view.version },
+        `view "${view.def.name}" is defined differently now; the stored definition is served until a batch run computes the new one`,
+      );
+    }
     if (roles.speed) {
-      const speed = new SpeedLayer({
+      this.speed = new SpeedLayer({
         log,
-        views: [...this.views, ...legacy],
+        // View evolution: the speed layer folds the definitions still served too.
+        views: [...this.views, ...older],
         maxDedupeBytes: parseSize(config.speed.maxDedupeMemory),
         dedupeWindowMs: config.dedupeWindowMs,
         base: () => this.batch?.current(),
         logger: this.#logger.child({ component: 'speed' }),
       });
-      this.speed = speed;
-      this.batch?.onPublished((version) => speed.onPublished(version));
-      await speed.start();
+      await this.speed.start();
     }
     this.replayer = new Replayer({
       log,
@@ -142,47 +180,28 @@ export class BraidNode {
         speed: () => this.speed,
         replayer: this.replayer,
         logger: this.#logger.child({ component: 'verification' }),
-        ...(this.onVerification ? { onResult: this.onVerification } : {}),
+      });
+      this.verifier.onFinished((v) => {
+        for (const listener of this.#verificationListeners) listener(v);
       });
     }
     const batch = this.batch;
-    if (batch && rebuild) {
+    if (batch && needsRecompute(this.views, current)) {
       const run = batch.start('startup');
       this.#logger.info({ run: run.id }, 'view definitions changed since the serving batch version; a batch run computes the new ones');
     }
-    if (batch) this.#every(config.batch.schedule, 'batch run', () => batch.start('schedule'));
+    if (batch) this.#schedules.every(config.batch.schedule, 'batch run', () => batch.start('schedule'));
     const verifier = this.verifier;
-    if (verifier) this.#every(config.verify.schedule, 'verification', () => verifier.start('schedule'));
-  }
-
-  /** Called with each finished verification (metrics hook). */
-  onVerification: ((v: Verification) => void) | undefined;
-
-  #every(expression: string, what: string, job: () => unknown): void {
-    if (expression === 'off') return;
-    this.#schedules.push(
-      cron.schedule(expression, () => {
-        try {
-          job();
-        } catch (err) {
-          // One still going when the next is due is the normal case of a short schedule.
-          if (!isBraidError(err, 'run_in_progress')) this.#logger.error({ err }, `scheduled ${what} could not start`);
-        }
-      }),
-    );
+    if (verifier) this.#schedules.every(config.verify.schedule, 'verification', () => verifier.start('schedule'));
   }
 
   async close(): Promise<void> {
-    for (const task of this.#schedules) await task.stop();
+    await this.#schedules.stop();
+    // Replays first: a verification waits for its replay, and ends (failed) when it stops.
     await this.replayer?.close();
+    await this.verifier?.close();
     await this.speed?.close();
     await this.batch?.close();
     await this.archiver?.stop();
-  }
-}
-
-export function validateSchedule(key: string, expression: string): void {
-  if (expression !== 'off' && !cron.validate(expression)) {
-    throw new BraidError('invalid_config', `${key}: "${expression}" is not a cron expression; write e.g. "*/5 * * * *" (every five minutes) or "off"`);
   }
 }

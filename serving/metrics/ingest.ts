@@ -1,6 +1,9 @@
 import { Counter, Histogram, type Registry } from 'prom-client';
+import { ErrorCodes } from '../../shared/errors.js';
 
-/** Ingest metrics, registered on the registry the process passes in (never the global one). */
+export const IngestOutcomes = ['accepted', 'rejected', 'failed'] as const;
+
+/** Ingest metrics (POST /v1/events), registered on the registry the process passes in (never the global one). */
 export interface IngestMetrics {
   readonly requests: Counter<'outcome'>;
   readonly events: Counter<'outcome'>;
@@ -10,7 +13,7 @@ export interface IngestMetrics {
 }
 
 export function createIngestMetrics(registry: Registry): IngestMetrics {
-  return {
+  const metrics: IngestMetrics = {
     requests: new Counter({
       name: 'braid_ingest_requests_total',
       help: 'Ingest requests by outcome (accepted, rejected, failed).',
@@ -41,29 +44,11 @@ export function createIngestMetrics(registry: Registry): IngestMetrics {
       registers: [registry],
     }),
   };
-}
-
-/** Query metrics (GET /v1/views/:name), registered on the passed-in registry. */
-export interface QueryMetrics {
-  /** successful answers only, so fast 4xx answers do not pull the percentiles down */
-  readonly seconds: Histogram<'view' | 'source'>;
-  readonly answers: Counter<'view' | 'source' | 'status'>;
-}
-
-export function createQueryMetrics(registry: Registry): QueryMetrics {
-  return {
-    seconds: new Histogram({
-      name: 'braid_query_duration_seconds',
-      help: 'Time to answer a successful view query, by view and source (lambda, batch, speed, kappa).',
-      labelNames: ['view', 'source'],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers: [registry],
-    }),
-    answers: new Counter({
-      name: 'braid_query_answers_total',
-      help: 'View query answers by view, source and HTTP status; an unknown view or source is labelled "unknown".',
-      labelNames: ['view', 'source', 'status'],
-      registers: [registry],
-    }),
-  };
+  // Every label value known in advance starts at zero, so rate() and alerts see the first one.
+  for (const outcome of IngestOutcomes) {
+    metrics.requests.inc({ outcome }, 0);
+    metrics.events.inc({ outcome }, 0);
+  }
+  for (const reason of Object.keys(ErrorCodes)) metrics.rejections.inc({ reason }, 0);
+  return metrics;
 }

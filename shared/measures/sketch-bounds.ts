@@ -1,7 +1,7 @@
-import { SKETCH_GAMMA, SKETCH_MIN_INDEXABLE, sketchIndex } from '../../shared/measures/index.js';
+import { SKETCH_GAMMA, SKETCH_MIN_INDEXABLE, sketchIndex } from './sketch.js';
 
 /**
- * The quantile sketch's bucket index is ceil(ln(x) / ln(GAMMA)) (shared/measures/sketch.ts).
+ * The quantile sketch's bucket index is ceil(ln(x) / ln(GAMMA)) (sketch.ts).
  * V8's Math.log (an fdlibm port) and DuckDB's ln (the C library's) differ in the last bit
  * for some inputs, so for values within an ulp or so of a bucket boundary the two engines
  * would pick neighbouring buckets (measured: about 1 in 200 of such values). SQL therefore

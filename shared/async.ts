@@ -1,0 +1,50 @@
+/**
+ * Bounds on waiting, shared by every layer: a deadline on a promise, and a promise that
+ * gives up when a signal aborts. Neither cancels the work it waits for; the work's own
+ * signal or close does that.
+ */
+
+/**
+ * `work`, or `onTimeout()`'s error after `ms`, whichever comes first. `work` keeps running;
+ * its late rejection is swallowed so it cannot surface as an unhandled rejection.
+ */
+export function withTimeout<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms);
+  });
+  work.catch(() => undefined);
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * `promise`, or a rejection with the abort's reason as soon as `signal` aborts, whichever
+ * comes first. The listener is removed when the promise settles, so a long-lived signal
+ * does not collect one per wait.
+ */
+export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) {
+    promise.catch(() => undefined);
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/** Waits `ms`, or less when `signal` aborts first (then it resolves: the caller checks the signal). */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

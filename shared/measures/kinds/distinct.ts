@@ -1,0 +1,77 @@
+import { HLL_M, HLL_P, hllAbsorb, hllAdd, hllAddHash, hllEstimate, hllInit, hllMerge, hllRegisters, type HllState } from '../hll.js';
+import { differenceOf, listNumbers, type Measure, type MeasureKind } from '../kind.js';
+
+export interface DistinctSpec {
+  readonly kind: 'distinct';
+  readonly path: string;
+}
+
+/**
+ * The string form a distinct count hashes: strings as they are, other scalars as their
+ * JSON text (what the stored event's JSON holds), null and missing values ignored.
+ */
+export function distinctForm(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return JSON.stringify(v);
+  return undefined;
+}
+
+export const distinct: Measure<HllState, number> = {
+  kind: 'distinct',
+  init: hllInit,
+  add: (s, v) => {
+    const form = distinctForm(v);
+    return form === undefined ? s : hllAdd(s, form);
+  },
+  merge: hllMerge,
+  absorb: hllAbsorb,
+  result: hllEstimate,
+};
+
+const RANK_BITS = 64; // a register travels from DuckDB as idx * 64 + rank (rank <= 51)
+
+/**
+ * `distinct: <path>`: HyperLogLog registers (hll.ts), merged register-wise by max. The
+ * registers are identical in every engine: SQL hashes with `md5_number_upper`, the same
+ * 64 bits as TypeScript's md5, and takes the rank from trailing zeros.
+ */
+export const distinctKind: MeasureKind<DistinctSpec> = {
+  name: 'distinct',
+  spec: (path) => (path === undefined ? undefined : { kind: 'distinct', path }),
+  monoid: () => distinct,
+  isEmpty: (s: HllState) => hllRegisters(s).length === 0,
+  setup: [
+    `CREATE OR REPLACE TEMP MACRO braid_hll_idx(h) AS CAST(h & ${HLL_M - 1} AS USMALLINT)`,
+    // rank = trailing zeros of w = h >> P, plus one; 64 - P + 1 when w = 0
+    `CREATE OR REPLACE TEMP MACRO braid_hll_rank(h) AS CAST(CASE WHEN h >> ${HLL_P} = 0 THEN ${64 - HLL_P + 1}
+    ELSE bit_count(xor(h >> ${HLL_P}, (h >> ${HLL_P}) - 1)) END AS UTINYINT)`,
+  ],
+  sql: (spec, { m, group, side, text }) => ({
+    input: `${text(spec.path)} AS ${m}`,
+    side: `${side} AS (
+          SELECT ${group}, list({'idx': idx, 'rank': rank}) AS registers
+          FROM (SELECT ${group}, braid_hll_idx(h) AS idx, max(braid_hll_rank(h)) AS rank
+                FROM (SELECT ${group}, md5_number_upper(${m}) AS h FROM base WHERE ${m} IS NOT NULL)
+                GROUP BY ${group}, idx)
+          GROUP BY ${group})`,
+    output: `coalesce(${side}.registers, CAST([] AS STRUCT(idx USMALLINT, rank UTINYINT)[]))`,
+  }),
+  decode: (_spec, c) => ({
+    select: [`list_transform(${c}, r -> CAST(r.idx AS INTEGER) * ${RANK_BITS} + r.rank)`],
+    read: (columns, row) => {
+      let state = hllInit();
+      for (const p of listNumbers(columns[0]!, row)) {
+        const idx = Math.floor(p / RANK_BITS);
+        if (idx >= HLL_M) throw new Error(`HLL register ${idx} out of range`);
+        state = hllAddHash(state, idx, p % RANK_BITS);
+      }
+      return state;
+    },
+  }),
+  difference: (_spec, measure, a: HllState, b: HllState) => {
+    const x = hllRegisters(a);
+    const y = hllRegisters(b);
+    const same = x.length === y.length && x.every(([i, r], j) => y[j]![0] === i && y[j]![1] === r);
+    return same ? undefined : differenceOf(measure, a, b, Infinity);
+  },
+};
