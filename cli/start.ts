@@ -8,6 +8,7 @@ import type { LogHandle } from '../shared/log/handle.js';
 import { buildApp } from '../serving/app.js';
 import { BraidNode } from '../lambda/index.js';
 import { runDemo } from './demo.js';
+import { startSummary } from './summary.js';
 
 export interface StartOptions {
   readonly config?: string;
@@ -34,7 +35,7 @@ export async function startBraid(options: StartOptions): Promise<Running> {
     ...(options.config ? { file: options.config } : {}),
     overrides: { 'server.port': options.port, 'server.host': options.host, dataDir: options.dataDir },
   });
-  const logger = createLogger(config.logging.level);
+  const logger = createLogger(config.logging.level, undefined, { format: config.logging.format });
   await mkdir(config.dataDir, { recursive: true });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'braid_' });
@@ -58,6 +59,7 @@ export async function startBraid(options: StartOptions): Promise<Running> {
     throw err;
   }
 
+  const stopSummary = startSummary({ logger, registry, log, node, intervalMs: config.logging.summaryIntervalMs });
   const demo = new AbortController();
   const demoDone = options.demo
     ? runDemo({ url, rate: options.demoRate ?? 20, batchSize: 10, signal: demo.signal, quiet: true, ...(config.auth.apiKeys[0] ? { apiKey: config.auth.apiKeys[0] } : {}) }).catch(
@@ -75,6 +77,7 @@ export async function startBraid(options: StartOptions): Promise<Running> {
     url,
     close() {
       closing ??= (async () => {
+        stopSummary();
         demo.abort();
         await demoDone;
         await app.close();

@@ -9,6 +9,7 @@ import type { LogHandle } from '../shared/log/handle.js';
 import type { BraidNode } from '../lambda/index.js';
 import { registerWrites } from './auth.js';
 import { registerBodyParsers } from './body.js';
+import { RequestLog } from './request-log.js';
 import { toBraidError } from './errors.js';
 import { Ingestor } from './ingest/ingestor.js';
 import { createIngestMetrics, createQueryMetrics, registerRoleMetrics } from './metrics/index.js';
@@ -35,6 +36,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     // pino's Logger is a FastifyBaseLogger; the cast keeps the app's type the default one.
     loggerInstance: deps.logger as FastifyBaseLogger,
+    logController: new RequestLog(config.logging.slowRequestMs),
     bodyLimit: config.ingest.maxBodyBytes,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
   });

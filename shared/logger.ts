@@ -1,7 +1,18 @@
 import { pino, type Logger } from 'pino';
+import pretty from 'pino-pretty';
 
-/** pino, with anything that could hold a secret redacted wherever it appears. */
-export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+export interface LoggerOptions {
+  /** json lines, human-readable lines, or pretty when stdout is a terminal (auto) */
+  readonly format?: 'auto' | 'json' | 'pretty';
+}
+
+/**
+ * pino, with anything that could hold a secret redacted wherever it appears. On a terminal
+ * the lines are human-readable (pino-pretty, written synchronously); elsewhere JSON.
+ */
+export function createLogger(level: string, destination?: pino.DestinationStream, options: LoggerOptions = {}): Logger {
+  const format = options.format ?? 'auto';
+  const readable = format === 'pretty' || (format === 'auto' && destination === undefined && process.stdout.isTTY === true);
   return pino(
     {
       level,
@@ -11,6 +22,6 @@ export function createLogger(level: string, destination?: pino.DestinationStream
         censor: '[redacted]',
       },
     },
-    destination,
+    readable ? pretty({ sync: true, singleLine: true, colorize: destination === undefined && process.stdout.isTTY === true, ignore: 'pid,hostname,service', translateTime: 'SYS:HH:MM:ss.l', ...(destination ? { destination } : {}) }) : destination,
   );
 }

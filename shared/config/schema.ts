@@ -133,6 +133,12 @@ export const ConfigSchema = Type.Object(
           ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
           { default: 'info', description: 'pino log level.' },
         ),
+        format: Type.Union([Type.Literal('auto'), Type.Literal('json'), Type.Literal('pretty')], {
+          default: 'auto',
+          description: 'json: one JSON object a line; pretty: human-readable lines; auto: pretty on a terminal, json otherwise.',
+        }),
+        slowRequestMs: Positive(1_000, 'A request that takes this long (ms) is logged at info; others at debug (errors always at info or above).'),
+        summaryIntervalMs: Type.Integer({ minimum: 0, default: 60_000, description: 'A one-line summary (events/s accepted, lag, last batch run) every this many ms; 0 for none.' }),
       },
       { additionalProperties: false, default: {} },
     ),

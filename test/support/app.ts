@@ -27,11 +27,12 @@ export interface TestApp {
  */
 export async function makeTestApp(
   settings: Record<string, unknown> = {},
-  options: { gate?: Promise<void>; roles?: boolean } = {},
+  options: { gate?: Promise<void>; roles?: boolean; /** collect the app's log lines (info and above) here */ logLines?: string[] } = {},
 ): Promise<TestApp> {
   const dir = await mkdtemp(path.join(tmpdir(), 'braid-test-'));
   const config = resolveConfig({ dataDir: dir, logging: { level: 'silent' }, batch: { schedule: 'off' }, verify: { schedule: 'off' }, ...settings });
-  const logger = createLogger('silent');
+  const lines = options.logLines;
+  const logger = lines ? createLogger('info', { write: (line: string) => void lines.push(line) }, { format: 'json' }) : createLogger('silent');
   const registry = new Registry();
   const handle = new LogHandle({
     kind: config.log.kind,

@@ -36,6 +36,7 @@ describe('configuration', () => {
     // Every leaf really is overridable through its variable.
     const samples: Record<string, [string, unknown]> = {
       'logging.level': ['debug', 'debug'],
+      'logging.format': ['json', 'json'],
       'dedupe.window': ['7d', '7d'],
       'batch.memoryLimit': ['512MB', '512MB'],
       'speed.maxDedupeMemory': ['64MB', '64MB'],
