@@ -30,6 +30,7 @@ import type { MeasureSpec } from '../shared/measures/index.js';
 import { compileView, parseViews, type CompiledView } from '../shared/views/index.js';
 import { TestArchiveWriter, archivePosition } from '../test/support/recompute-archive.js';
 import { createTestRunner } from '../test/support/recompute-runner.js';
+import { everyMeasure } from '../test/support/views.js';
 import { runPhaseProcess } from './processes.js';
 import { emit, ownPeakRssMB, round, type Check, type Measured } from './report.js';
 
@@ -53,7 +54,7 @@ const dataDir = path.join(root, 'data');
 const filesJson = path.join(root, 'files.json');
 /** The archive spans one day of append times, so a one-day window dedupes every retry. */
 const DEDUPE_WINDOW_MS = 86_400_000;
-/** Sums agree within this relative tolerance (design section 4); everything else exactly. */
+/** Sums agree within this relative tolerance (contract §4); everything else exactly. */
 const SUM_TOLERANCE = 1e-9;
 
 const demoViews = parseViews([
@@ -69,15 +70,7 @@ const demoViews = parseViews([
     events: ['purchase'],
     granularity: 'hour',
     dimensions: ['data.country'],
-    measures: {
-      orders: 'count',
-      revenue: { sum: 'data.amount' },
-      basket: { avg: 'data.amount' },
-      smallest: { min: 'data.amount' },
-      biggest: { max: 'data.amount' },
-      buyers: { distinct: 'key' },
-      amount_q: { quantile: 'data.amount', q: [0.5, 0.95, 0.99] },
-    },
+    measures: everyMeasure('data.amount', [0.5, 0.95, 0.99]),
   },
 ]).map(compileView);
 

@@ -16,7 +16,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { demoDay } from './demo-events.js';
+import { DemoGenerator } from '../shared/demo/generator.js';
+import { everyMeasure } from '../test/support/views.js';
 import { runPhaseProcess } from './processes.js';
 import { rawRead } from './raw-read.js';
 import { round } from './report.js';
@@ -66,7 +67,7 @@ async function phaseAppend(): Promise<Record<string, unknown>> {
     const started = performance.now();
     const inFlight = new Set<Promise<unknown>>();
     let batch: { key: string; value: Buffer }[] = [];
-    for (const event of demoDay(events)) {
+    for (const event of new DemoGenerator({ seed: 7 }).day(events)) {
       batch.push({ key: recordKey(event), value: encodeEvent(event) });
       if (batch.length === 5_000) {
         const p = log.append(batch).finally(() => inFlight.delete(p));
@@ -129,7 +130,7 @@ async function phaseFold(): Promise<Record<string, unknown>> {
   const views = await demoViews();
   const records: LogRecord[] = [];
   let offset = 0;
-  for (const event of demoDay(events)) {
+  for (const event of new DemoGenerator({ seed: 7 }).day(events)) {
     records.push({ partition: 0, offset: offset++, appendTime: event.time, key: recordKey(event), value: encodeEvent(event) });
   }
   const folder = new Folder(views, new DedupeState({ windowMs: WINDOW_MS }));
@@ -143,17 +144,7 @@ async function phaseFold(): Promise<Record<string, unknown>> {
 
 const MEMORY_VIEWS = {
   count_sum: { measures: { n: 'count', amount: { sum: 'data.amount' } } },
-  revenue: {
-    measures: {
-      orders: 'count',
-      revenue: { sum: 'data.amount' },
-      biggest: { max: 'data.amount' },
-      smallest: { min: 'data.amount' },
-      basket: { avg: 'data.amount' },
-      buyers: { distinct: 'key' },
-      amount_q: { quantile: 'data.amount', q: [0.5, 0.95, 0.99] },
-    },
-  },
+  revenue: { measures: everyMeasure('data.amount', [0.5, 0.95, 0.99]) },
 } as const;
 
 /** Heap per million groups: `groups` events with distinct ids into a view keyed by id, in one hour bucket. */

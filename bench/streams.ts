@@ -37,7 +37,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { rawRead } from './raw-read.js';
-import { demoDay } from './demo-events.js';
+import { DemoGenerator } from '../shared/demo/generator.js';
 import { runPhaseProcess } from './processes.js';
 import { emit, ownPeakRssMB, round, type Comparison } from './report.js';
 import { renderComparisons } from './table.js';
@@ -133,7 +133,7 @@ async function fill(topic: string): Promise<{ end: Position; seconds: number; tr
     const inFlight = new Set<Promise<unknown>>();
     let batch: { key: string; value: Buffer }[] = [];
     // duplicateRate 0: every id is unique, so braid's dedupe drops nothing (late events stay in).
-    for (const event of demoDay(events, { duplicateRate: 0 })) {
+    for (const event of new DemoGenerator({ seed: 7, duplicateRate: 0 }).day(events)) {
       batch.push({ key: recordKey(event), value: encodeEvent(event) });
       if (event.type === VIEW.type) {
         const d = event.data?.[VIEW.dimension];

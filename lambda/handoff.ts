@@ -5,7 +5,7 @@ import type { BatchRunner, RunInfo } from '../batch/recompute/index.js';
 import type { SpeedLayer } from '../speed/speed-layer.js';
 
 /**
- * The batch/speed hand-off (design section 6), the one place the two layers meet:
+ * The batch/speed hand-off (contract §6), the one place the two layers meet:
  *
  * 1. a batch run's snapshot S is a **cut** of the speed layer, pinned while the run goes
  *    (`SpeedLayer.cut({ pin: true })`): the live segment is sealed at the speed position and a

@@ -17,7 +17,7 @@ import { LambdaSources } from './sources.js';
 import { Verifier, type Verification } from './verification/verifier.js';
 
 /**
- * The roles of one braid process (design section 9), started in dependency order once the
+ * The roles of one braid process (contract §9), started in dependency order once the
  * log is open: archive → batch runner (+ schedule) → speed layer, joined by the hand-off
  * (handoff.ts) → replays and verification. Mode kappa runs no archive and no batch: the
  * speed layer folds the whole log from its first record, a continuously maintained replay.

@@ -29,7 +29,7 @@ export interface LambdaSourcesOptions {
 }
 
 /**
- * Which state answers each source (design sections 6–8), always as one consistent pair:
+ * Which state answers each source (contract §6–8), always as one consistent pair:
  * `lambda` is the speed layer's paired batch version plus its segments, `batch` the serving
  * version alone, `speed` the segments alone, `kappa` the latest replay (or, in mode kappa,
  * the stream fold over the whole log).

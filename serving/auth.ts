@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastif
 import { BraidError } from '../shared/errors.js';
 
 /**
- * API keys on writes (design section 8). Keys are compared as SHA-256 digests in constant
+ * API keys on writes (contract §8). Keys are compared as SHA-256 digests in constant
  * time, so neither the key's length nor its prefix leaks through timing.
  */
 export function apiKeyGuard(apiKeys: readonly string[]): ((request: FastifyRequest) => Promise<void>) | undefined {

@@ -1,5 +1,5 @@
 /**
- * The dedupe rule of design section 3, incrementally: a record is a duplicate when an
+ * The dedupe rule of contract §3, incrementally: a record is a duplicate when an
  * earlier record (by offset) of the same partition has the same id and was appended at
  * most `windowMs` before it — i.e. when the largest append time among earlier same-id
  * records is >= this record's append time - window. Duplicates count nowhere; the first

@@ -19,7 +19,7 @@ export interface FoldCounts {
 }
 
 /**
- * The stream fold shared by the speed layer and Kappa replay: dedupe (design section 3),
+ * The stream fold shared by the speed layer and Kappa replay: dedupe (contract §3),
  * then every view's measures. `warm` feeds the dedupe state without counting, for the
  * records before the speed layer's start that may still make later ones duplicates.
  */

@@ -45,7 +45,7 @@ export interface ReplayerOptions {
 const KEEP = 20; // finished replays remembered
 
 /**
- * Kappa replays (design section 7): the log from its beginning to a position P through the
+ * Kappa replays (contract §7): the log from its beginning to a position P through the
  * speed layer's own fold (same dedupe, same measures), into a separate store, without
  * touching the live speed layer. Holds nothing on disk: a replay killed with the process
  * is simply started again, and a replay to the same P gives the same result.

@@ -60,7 +60,7 @@ export interface SpeedStats {
 }
 
 /**
- * The speed layer (design section 6). It keeps the aggregates of every record at or after
+ * The speed layer (contract §6). It keeps the aggregates of every record at or after
  * its paired batch version's snapshot S, cut into segments at the positions batch runs
  * start from. The invariant, at every instant and for every query:
  *

@@ -41,7 +41,7 @@ interface Waiter {
 const DUCKDB_TEMP = '.duckdb-tmp';
 
 /**
- * The batch layer's archive (design section 5): reads the log from the position the
+ * The batch layer's archive (contract §5): reads the log from the position the
  * manifest names and writes it, per partition, into immutable Parquet files that cover
  * contiguous offset ranges.
  *

@@ -52,7 +52,7 @@ export type { BatchVersion } from '../../shared/views/index.js';
 const KEEP_RUNS = 100; // finished runs remembered for getRun/runs
 
 /**
- * Recomputes every view from the archive in DuckDB (design section 5): a run takes S, waits
+ * Recomputes every view from the archive in DuckDB (contract §5): a run takes S, waits
  * until the archive covers S, computes, writes a new immutable version, and publishes it
  * atomically with S. Runs never overlap; a failed run leaves the previous version serving.
  * One runner per data directory.

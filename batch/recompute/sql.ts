@@ -95,7 +95,7 @@ export interface SurvivorsInput {
 }
 
 /**
- * The records below S that survive the dedupe rule (design section 3), as the temp table
+ * The records below S that survive the dedupe rule (contract §3), as the temp table
  * `braid_records (id, type, time, key, data)` with key = coalesce(key, id). Three steps:
  * `braid_snapshot` (S as rows), `braid_duplicates` (partition, offset of every duplicate),
  * `braid_records`.

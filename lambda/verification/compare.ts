@@ -34,7 +34,7 @@ export function mergeRows(view: CompiledView, sources: ReadonlyArray<Iterable<Vi
 
 /**
  * Compares the Lambda and Kappa aggregates of one view bucket by bucket and group by group,
- * each measure with its kind's tolerance (design section 4): count, min and max exact; sum
+ * each measure with its kind's tolerance (contract §4): count, min and max exact; sum
  * and avg to 1e-9 relative; distinct by identical HLL registers; quantiles within the
  * sketch's accuracy.
  */

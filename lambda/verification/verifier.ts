@@ -35,7 +35,7 @@ export interface VerifierOptions {
 }
 
 /**
- * Lambda-vs-Kappa verification (design section 7). The Lambda side is captured at a cut of
+ * Lambda-vs-Kappa verification (contract §7). The Lambda side is captured at a cut of
  * the speed layer — the paired batch version plus the sealed segments up to position P —
  * so ingestion never pauses; a Kappa replay then runs to exactly P, and every view is
  * compared bucket by bucket and group by group.

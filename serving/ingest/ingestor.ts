@@ -26,7 +26,7 @@ export interface IngestResult {
  * All-or-nothing for invalid input: nothing is appended unless every event is valid.
  * (A log failure after validation answers 503; whatever part of the batch reached the
  * log is harmless, since a client's retry of the same ids is deduplicated downstream,
- * design section 3.)
+ * contract §3.)
  */
 export class Ingestor {
   readonly #options: IngestorOptions;

@@ -5,7 +5,7 @@ import { followingCounter, stateGauge } from './family.js';
 /** The speed layer: records folded and dropped, groups, segments, dedupe state, start-up, rebuilds. */
 export function registerSpeedMetrics(registry: Registry, stats: () => SpeedStats | undefined): void {
   followingCounter(registry, 'braid_speed_records_folded_total', 'Records the speed layer folded into its views (records a rebuild folds again count again).', () => stats()?.folded);
-  followingCounter(registry, 'braid_speed_duplicates_dropped_total', 'Records the speed layer dropped as duplicates (design section 3).', () => stats()?.duplicates);
+  followingCounter(registry, 'braid_speed_duplicates_dropped_total', 'Records the speed layer dropped as duplicates (contract §3).', () => stats()?.duplicates);
   stateGauge(registry, 'braid_speed_groups', 'Groups (bucket and dimension values) the speed layer holds, over all views and segments.', () => stats()?.groups);
   stateGauge(registry, 'braid_speed_segments', 'Segments the speed layer holds: 1, plus one per batch run not yet published.', () => stats()?.segments);
   stateGauge(registry, 'braid_speed_dedupe_entries', 'Ids the speed layer remembers to drop duplicates within the dedupe window.', () => stats()?.dedupeEntries);

@@ -1,6 +1,6 @@
 import { GroupTable, absorbStates, bucketOf, Granularities, type CompiledView, type Granularity, type ViewRow, type ViewTable } from '../../shared/views/index.js';
 
-/** A query on one view (design section 8), parsed and checked against the view. */
+/** A query on one view (contract §8), parsed and checked against the view. */
 export interface ViewQuery {
   /** inclusive, epoch ms */
   readonly from?: number;

@@ -23,7 +23,7 @@ export interface Answer {
   readonly rows: AnswerRow[];
 }
 
-/** Answers view queries (design section 8): parameters checked against the view, rows merged group by group. */
+/** Answers view queries (contract §8): parameters checked against the view, rows merged group by group. */
 export class QueryService {
   readonly #views: Map<string, CompiledView>;
   readonly #sources: ViewSources;

@@ -27,7 +27,7 @@ export function verificationWriteRoutes(verifier: () => Verifications): FastifyP
   };
 }
 
-/** GET /v1/verification, its history and one by id (design section 7). */
+/** GET /v1/verification, its history and one by id (contract §7). */
 export function verificationReadRoutes(verifier: () => Verifications): FastifyPluginAsync {
   return async (app) => {
     app.get('/v1/verification', { schema: { summary: 'The last Lambda-vs-Kappa comparison (or the one going on)', response: { 200: VerificationBody, '4xx': ErrorBody } } }, async () => {

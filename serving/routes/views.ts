@@ -14,7 +14,7 @@ export interface ViewRoutesOptions {
   readonly metrics?: QueryMetrics;
 }
 
-/** GET /v1/views (the catalogue) and GET /v1/views/:name (a query, design section 8). */
+/** GET /v1/views (the catalogue) and GET /v1/views/:name (a query, contract §8). */
 export function viewRoutes({ queries, batch, now = Date.now, metrics }: ViewRoutesOptions): FastifyPluginAsync {
   return async (app) => {
     if (metrics) {

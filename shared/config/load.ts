@@ -12,7 +12,7 @@ export function envName(path: string): string {
   return `BRAID_${path.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/\./g, '_').toUpperCase()}`;
 }
 
-/** Short names users expect beside the systematic ones (design section 9, CLI flags). */
+/** Short names users expect beside the systematic ones (contract §9, CLI flags). */
 const ENV_ALIASES: Record<string, string> = {
   BRAID_KAFKA_BROKERS: 'log.kafka.brokers',
   BRAID_PORT: 'server.port',

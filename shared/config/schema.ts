@@ -125,7 +125,7 @@ export const ConfigSchema = Type.Object(
     ),
     views: Type.Array(Type.Unknown(), {
       default: [],
-      description: 'The views (design section 4); validated on their own with messages naming view, field and fix. Env: YAML or JSON text.',
+      description: 'The views (contract §4); validated on their own with messages naming view, field and fix. Env: YAML or JSON text.',
     }),
     logging: Type.Object(
       {

@@ -1,3 +1,5 @@
+import { defaultEventLimits, encodeEvent, parseEventTime, recordKey, validateEvents, type StoredEvent } from '../events/index.js';
+import type { AppendInput } from '../log/types.js';
 import { Rng } from '../random.js';
 
 /** A raw event as a client sends it (time as RFC 3339 or epoch ms). */
@@ -52,6 +54,30 @@ export class DemoGenerator {
     const out: RawEvent[] = [];
     for (let i = 0; i < n; i++) out.push(this.next(now));
     return out;
+  }
+
+  /** `n` events around `now`, validated as ingest validates them, as ingest stores them. */
+  stored(n: number, now: number): StoredEvent[] {
+    const result = validateEvents(this.batch(n, now), defaultEventLimits, now);
+    if (!result.ok) throw new Error(`the demo generator made invalid events: ${JSON.stringify(result.problems.slice(0, 3))}`);
+    return result.events;
+  }
+
+  /** `n` events around `now` as log records: what ingest appends for them. */
+  records(n: number, now: number): AppendInput[] {
+    return this.stored(n, now).map((e) => ({ key: recordKey(e), value: encodeEvent(e) }));
+  }
+
+  /** `n` events spread evenly over the day before `end`, as stored (for large benches: not validated one by one). */
+  *day(n: number, end = Date.now()): Generator<StoredEvent> {
+    const start = end - 86_400_000;
+    const step = 86_400_000 / n;
+    for (let i = 0; i < n; i++) {
+      const raw = this.next(Math.floor(start + i * step));
+      const time = parseEventTime(raw.time);
+      if (!time.ok) throw new Error(time.reason);
+      yield { id: raw.id, type: raw.type, time: time.ms, ...(raw.key ? { key: raw.key } : {}), ...(raw.data ? { data: raw.data } : {}) };
+    }
   }
 
   next(now: number): RawEvent {

@@ -35,7 +35,7 @@ const TYPE_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 /**
- * Validates every event of a request (design section 1) and reports every problem, so a
+ * Validates every event of a request (contract §1) and reports every problem, so a
  * client can fix a whole batch in one round trip. The request is all-or-nothing: callers
  * append only when `ok`.
  */

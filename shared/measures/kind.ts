@@ -1,7 +1,7 @@
 import type { DuckDBListVector, DuckDBType, DuckDBValue, DuckDBVector } from '@duckdb/node-api';
 
 /**
- * Every measure is a monoid (design section 4): `init()` is the identity, `merge` is
+ * Every measure is a monoid (contract §4): `init()` is the identity, `merge` is
  * associative and commutative, and `add(s, v)` folds one value in. Batch (reading states
  * computed in SQL), speed and Kappa replay all use these, so they agree by construction.
  *
@@ -97,7 +97,7 @@ export interface MeasureKind<Spec extends { readonly kind: string } = { readonly
   /** tables the kind's statements join, created once per connection after `setup` */
   setupStatements?(): Statement[];
   decode(spec: Spec, column: string): StateDecoder;
-  /** undefined when `a` and `b` agree within the kind's tolerance between engines (design section 4) */
+  /** undefined when `a` and `b` agree within the kind's tolerance between engines (contract §4) */
   difference(spec: Spec, measure: Measure<any, unknown>, a: any, b: any): Difference | undefined;
 }
 

@@ -4,7 +4,7 @@ import type { MeasureSpec } from '../measures/index.js';
 export const Granularities = { minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
 export type Granularity = keyof typeof Granularities;
 
-/** A view as declared in braid.yaml (design section 4), after validation. */
+/** A view as declared in braid.yaml (contract §4), after validation. */
 export interface ViewDefinition {
   readonly name: string;
   readonly events: readonly string[];

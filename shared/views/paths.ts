@@ -1,13 +1,13 @@
 import type { StoredEvent } from '../events/index.js';
 
-/** A path is `id`, `type`, `key` or `data.a.b` (design section 4). */
+/** A path is `id`, `type`, `key` or `data.a.b` (contract §4). */
 export const PATH_PATTERN = /^(id|type|key|data(\.[A-Za-z_][A-Za-z0-9_-]*)+)$/;
 
 /** Compiles a path to a reader of the stored event, once per view rather than per event. */
 export function pathReader(path: string): (event: StoredEvent) => unknown {
   if (path === 'id') return (e) => e.id;
   if (path === 'type') return (e) => e.type;
-  // The record key defaults to the id (design section 2), and so does the dimension.
+  // The record key defaults to the id (contract §2), and so does the dimension.
   if (path === 'key') return (e) => e.key ?? e.id;
   const parts = path.split('.').slice(1);
   return (e) => {

@@ -21,7 +21,9 @@ import { decodeEvent } from '../../shared/events/index.js';
 import { EmbeddedLog } from '../../shared/log/embedded/index.js';
 import type { Position } from '../../shared/log/types.js';
 import { expectAnswerMatches } from '../support/interleaving-harness.js';
-import { EventMaker, Rng } from '../support/interleaving-schedule.js';
+import { shopProfile, TestEvents } from '../support/events.js';
+import { Rng } from '../support/interleaving-schedule.js';
+import { salesView } from '../support/views.js';
 import { startBraidProcess, type BraidProcess } from '../support/process.js';
 import { survivors, type RefRecord, type RefView } from '../support/reference.js';
 
@@ -34,22 +36,7 @@ const views = [
   { name: 'by_id', events: ALL, granularity: 'day', dimensions: ['id'], measures: { n: 'count' } },
   // a count grouped by nothing
   { name: 'totals', events: ALL, granularity: 'day', dimensions: [], measures: { events: 'count', keys: { distinct: 'key' } } },
-  {
-    name: 'sales',
-    events: ['purchase'],
-    where: { 'data.channel': ['web', 'app'] },
-    granularity: 'minute',
-    dimensions: ['data.country', 'data.channel'],
-    measures: {
-      orders: 'count',
-      revenue: { sum: 'data.amount' },
-      biggest: { max: 'data.amount' },
-      smallest: { min: 'data.amount' },
-      basket: { avg: 'data.amount' },
-      buyers: { distinct: 'key' },
-      amount_q: { quantile: 'data.amount', q: [0.5, 0.9] },
-    },
-  },
+  salesView,
 ] as const satisfies readonly RefView[];
 
 /** The queries sampled: every view as declared, and rolled up. */
@@ -92,7 +79,7 @@ class Clients {
   url: string | undefined;
   readonly acknowledged = new Set<string>();
   readonly #unanswered: RawEvent[][] = [];
-  readonly #events: EventMaker;
+  readonly #events: TestEvents;
   readonly #rng: Rng;
   readonly #answered: RawEvent[][] = [];
   #running = true;
@@ -101,7 +88,7 @@ class Clients {
 
   constructor(seed: number) {
     this.#rng = new Rng(seed);
-    this.#events = new EventMaker(this.#rng, `k${seed}`);
+    this.#events = new TestEvents(this.#rng.int(0, 2 ** 31 - 1), { profile: shopProfile, prefix: `k${seed}` });
   }
 
   start(n: number): void {
@@ -118,7 +105,7 @@ class Clients {
       // Some clients also resend answered batches (a timeout on their side): retries the log must hold and dedupe must drop.
       const batch =
         this.#unanswered.shift() ??
-        (this.#answered.length > 0 && this.#rng.chance(0.05) ? this.#rng.pick(this.#answered) : Array.from({ length: 10 }, () => this.#events.fresh(Date.now())));
+        (this.#answered.length > 0 && this.#rng.chance(0.05) ? this.#rng.pick(this.#answered) : Array.from({ length: 10 }, () => this.#events.next(Date.now())));
       let status = 0;
       try {
         const res = await request(`${url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(batch) });

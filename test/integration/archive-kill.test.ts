@@ -13,7 +13,7 @@ import { EmbeddedLog } from '../../shared/log/embedded/index.js';
 import { KafkaLog } from '../../shared/log/kafka/index.js';
 import type { EventLog, Position } from '../../shared/log/types.js';
 import { tempDirPerTest, topicsPerFile } from '../support/archive-fixtures.js';
-import { demoRecords, expectArchived, expectContiguous } from '../support/archive-read.js';
+import { expectArchived, expectContiguous } from '../support/archive-read.js';
 
 const brokers = inject('kafkaBrokers').split(',');
 const newTopic = topicsPerFile(brokers);
@@ -110,7 +110,7 @@ describe('archive under SIGKILL', () => {
     let appending = true;
     const appender = (async () => {
       while (appending) {
-        await log.append(demoRecords(generator, 40 + randomInt(80)));
+        await log.append(generator.records(40 + randomInt(80), Date.now()));
         await sleep(randomInt(15));
       }
     })();

@@ -9,7 +9,7 @@ import { EmbeddedLog } from '../../shared/log/embedded/index.js';
 import { KafkaLog } from '../../shared/log/kafka/index.js';
 import type { EventLog, Position } from '../../shared/log/types.js';
 import { tempDirPerTest, topicsPerFile } from '../support/archive-fixtures.js';
-import { demoRecords, expectArchived, expectContiguous, filesOnDisk, parquetColumns, readParquetRows } from '../support/archive-read.js';
+import { expectArchived, expectContiguous, filesOnDisk, parquetColumns, readParquetRows } from '../support/archive-read.js';
 
 const brokers = inject('kafkaBrokers').split(',');
 const newTopic = topicsPerFile(brokers);
@@ -51,7 +51,7 @@ describe.each(logs)('archive on the %s log', (_, openLog) => {
   }
 
   async function append(n: number): Promise<Position> {
-    for (let i = 0; i < n; i += 250) await log.append(demoRecords(generator, Math.min(250, n - i)));
+    for (let i = 0; i < n; i += 250) await log.append(generator.records(Math.min(250, n - i), Date.now()));
     return log.endPosition();
   }
 
@@ -235,7 +235,7 @@ describe('archive checks at start', () => {
     const log = await EmbeddedLog.open({ dir: logDir, partitions });
     const a = await Archiver.create({ log, dir: archiveDir, flushIntervalMs: 10 });
     a.start();
-    await a.waitFor(await log.append(demoRecords(new DemoGenerator(), 100)).then(() => log.endPosition()));
+    await a.waitFor(await log.append(new DemoGenerator().records(100, Date.now())).then(() => log.endPosition()));
     await a.stop();
     await log.close();
   }

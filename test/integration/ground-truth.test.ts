@@ -15,7 +15,8 @@ import type { Position } from '../../shared/log/types.js';
 import { makeTestApp, total, type TestApp } from '../support/app.js';
 import { topicsPerFile } from '../support/archive-fixtures.js';
 import { expectRowsMatch, referenceRows, survivors, type RefRecord, type RefView } from '../support/reference.js';
-import { GT_T0, GroundTruthEvents, groundTruthFilters, groundTruthViews, type GtEvent } from '../support/ground-truth-events.js';
+import { TestEvents } from '../support/events.js';
+import { GT_T0, groundTruthFilters, groundTruthViews, type GtEvent } from '../support/ground-truth-events.js';
 import { LogMirror, expectDistinctMatch, expectSameAnswer, logCases, queriesFor, queryUrl, withoutDistinct } from '../support/ground-truth-check.js';
 
 const SEED = Number(process.env.GROUND_TRUTH_SEED ?? Math.floor(Math.random() * 2 ** 31));
@@ -42,7 +43,7 @@ const stats = { queries: 0, rows: 0, events: 0 };
 
 describe.each(variants)('the views on the $log', ({ partitions, settings }) => {
   let t: TestApp;
-  const gen = new GroundTruthEvents(SEED);
+  const gen = new TestEvents(SEED);
   const mirror = new LogMirror();
   const sent: GtEvent[][] = [];
   let S1: Position;
@@ -123,11 +124,11 @@ describe.each(variants)('the views on the $log', ({ partitions, settings }) => {
   }
 
   it('answers from the speed layer alone, before any batch run, as the reference does', async () => {
-    const first = gen.fresh(500);
+    const first = gen.fresh(500, GT_T0);
     // a retry inside the same request: the same append batch
     await post(gen.shuffle([...first, ...gen.retries(first, 20)]));
     // retries in the next request, well inside the window; other content; other keys
-    await post(gen.shuffle([...gen.fresh(300), ...gen.retries(first, 40), ...gen.changed(first, 15), ...gen.rekeyed(first, 15)]));
+    await post(gen.shuffle([...gen.fresh(300, GT_T0), ...gen.retries(first, 40), ...gen.changedFrom(first, 15, GT_T0), ...gen.rekeyedFrom(first, 15)]));
     const { end, records } = await settle();
     await expectViewsMatch('lambda', end, survivors(records, end, WINDOW_MS), 'before any run', { batch: null, depth: 'light' });
   });
@@ -135,9 +136,9 @@ describe.each(variants)('the views on the $log', ({ partitions, settings }) => {
   it('counts an id again once the window has passed, and not a retry inside it', async () => {
     await sleep(PAUSE_MS);
     const earlier = sent.flat();
-    const resent = [...gen.retries(earlier, 40), ...gen.changed(earlier, 20)];
-    await post(gen.shuffle([...gen.fresh(400, 0.3), ...resent]));
-    await post(gen.shuffle([...gen.fresh(200), ...gen.retries(resent, 20), ...gen.rekeyed(resent, 10), ...gen.changed(sent.at(-1)!, 10)]));
+    const resent = [...gen.retries(earlier, 40), ...gen.changedFrom(earlier, 20, GT_T0)];
+    await post(gen.shuffle([...gen.fresh(400, GT_T0, 0.3), ...resent]));
+    await post(gen.shuffle([...gen.fresh(200, GT_T0), ...gen.retries(resent, 20), ...gen.rekeyedFrom(resent, 10), ...gen.changedFrom(sent.at(-1)!, 10, GT_T0)]));
     const { end, records } = await settle();
     const alive = survivors(records, end, WINDOW_MS);
     const cases = logCases(records, alive, GT_T0);
@@ -167,8 +168,8 @@ describe.each(variants)('the views on the $log', ({ partitions, settings }) => {
 
   it('merges batch and speed into the reference after more events, retries and late ones', async () => {
     const earlier = sent.flat();
-    await post(gen.shuffle([...gen.fresh(300, 0.4), ...gen.retries(sent.at(-1)!, 30), ...gen.retries(earlier, 30), ...gen.rekeyed(earlier, 10)]));
-    await post(gen.shuffle([...gen.fresh(100), ...gen.retries(sent.at(-1)!, 20), ...gen.changed(sent.at(-1)!, 10)]));
+    await post(gen.shuffle([...gen.fresh(300, GT_T0, 0.4), ...gen.retries(sent.at(-1)!, 30), ...gen.retries(earlier, 30), ...gen.rekeyedFrom(earlier, 10)]));
+    await post(gen.shuffle([...gen.fresh(100, GT_T0), ...gen.retries(sent.at(-1)!, 20), ...gen.changedFrom(sent.at(-1)!, 10, GT_T0)]));
     const { end, records } = await settle();
     expect(total(end)).toBeGreaterThan(total(S1));
     const alive = survivors(records, end, WINDOW_MS);

@@ -1,5 +1,5 @@
 /**
- * Issue 4's acceptance test of the hand-off (design section 6): a seeded schedule mixes
+ * Issue 4's acceptance test of the hand-off (contract §6): a seeded schedule mixes
  * ingest (retries and late events included), batch runs starting, finishing and failing,
  * speed-layer restarts and queries; after every step that changes state, every Lambda
  * answer equals an independent reference (test/support/reference.ts) computed from the
@@ -14,7 +14,8 @@ import { covers } from '../../shared/log/position.js';
 import { makeTestApp, type TestApp } from '../support/app.js';
 import { topicsPerFile } from '../support/archive-fixtures.js';
 import { damageArchiveFile, expectAnswerMatches, LogMirror, SpeedRestarter } from '../support/interleaving-harness.js';
-import { EventMaker, interleavingViews, planQuery, Rng, type PlannedQuery } from '../support/interleaving-schedule.js';
+import { shopProfile, TestEvents } from '../support/events.js';
+import { interleavingViews, planQuery, Rng, type PlannedQuery } from '../support/interleaving-schedule.js';
 import { survivors, type RefView } from '../support/reference.js';
 
 const brokers = inject('kafkaBrokers').split(',');
@@ -61,7 +62,7 @@ describe.each(['embedded', 'kafka'] as const)('Lambda answers under a seeded ran
       verifications++;
     };
     let verifications = 0;
-    const events = new EventMaker(rng, `s${seed}`);
+    const events = new TestEvents(rng.int(0, 2 ** 31 - 1), { profile: shopProfile, prefix: `s${seed}` });
     const done: Record<StepKind, number> = Object.fromEntries(StepKinds.map((k) => [k, 0])) as Record<StepKind, number>;
     const outcomes = { compared: 0, split: 0, notReady: 0, runsFailedAsMeant: 0, damagedRunsThatSucceeded: 0 };
     /** runs expected to succeed, not yet seen over: each is checked once it is */
@@ -284,7 +285,7 @@ describe('a speed layer whose rebuild cannot read the log', () => {
     const t = await makeTestApp({ views: interleavingViews, archive: { flushIntervalMs: 20 } }, { roles: true });
     const node = t.node!;
     const batch = node.batch!;
-    const events = new EventMaker(new Rng(11), 'rebuild');
+    const events = new TestEvents(11, { profile: shopProfile, prefix: 'rebuild' });
     const post = async () => {
       const res = await t.app.inject({ method: 'POST', url: '/v1/events', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(events.batch(Date.now())) });
       expect(res.statusCode).toBe(202);

@@ -9,7 +9,8 @@ import { compileView, dimensionValue, parseViews, type CompiledView, type ViewTa
 import type { Position } from '../../shared/log/types.js';
 import { testArchive, writeTestArchive, type TestRecord } from '../support/recompute-archive.js';
 import { tableDifferences } from '../support/recompute-compare.js';
-import { RecordMaker, dedupeReference, equivalenceViews, foldReference } from '../support/recompute-events.js';
+import { TestEvents, valuesProfile } from '../support/events.js';
+import { dedupeReference, equivalenceViews, foldReference } from '../support/recompute-events.js';
 
 let dir: string;
 let db: DuckDBInstance;
@@ -62,7 +63,7 @@ async function batchTables(name: string, records: readonly TestRecord[], snapsho
 
 describe('string forms in SQL', () => {
   it('writes every number as JSON.stringify does', async () => {
-    const maker = new RecordMaker(7);
+    const maker = new TestEvents(7, { profile: valuesProfile });
     const values: number[] = [
       0, 1, -1, 19.99, 0.1, 0.2, 0.30000000000000004, 1e-7, 1.5e-7, 9.999999e-7, 1e-6, 1e-5, 123e-20, 5e-324, -5e-324,
       1e21, 9.99999999999999e20, 1e20, 123456789012345680000, -1e19, 2 ** 53, 2 ** 53 + 2, 2 ** 63, 2 ** 64, -(2 ** 63), 1e16, 1.1e16,
@@ -100,7 +101,7 @@ describe('string forms in SQL', () => {
 
 describe('HyperLogLog hash in SQL', () => {
   it('gives every string the register and rank of hllHash', async () => {
-    const maker = new RecordMaker(11);
+    const maker = new TestEvents(11, { profile: valuesProfile });
     const strings = new Set<string>(['', 'a', 'user-42', 'CÔTE-D’IVOIRE', '日本語', '😀', 'a\u0000b', 'true', 'false', '1e+21', '19.99']);
     for (let i = 0; i < 3_000; i++) strings.add(`user-${i}`);
     for (let i = 0; i < 1_000; i++) strings.add(JSON.stringify(maker.int(-1e9, 1e9) / 10 ** maker.int(0, 6)));
@@ -139,7 +140,7 @@ describe('sketch bucket index in SQL', () => {
   });
 
   it('agrees with sketchIndex for integers, cents and random magnitudes', async () => {
-    const maker = new RecordMaker(5);
+    const maker = new TestEvents(5, { profile: valuesProfile });
     const values: number[] = [];
     for (let i = 1; i <= 20_000; i++) values.push(i, i / 100);
     for (let i = 0; i < 20_000; i++) values.push(Math.exp(maker.int(-20_000_000, 700_000_000) / 1e6));
@@ -208,7 +209,7 @@ describe('batch states equal the TypeScript fold', () => {
   const windows = [0, 500, 3_000, 60_000, Infinity];
   for (let seed = 1; seed <= 24; seed++) {
     it(`seed ${seed}`, async () => {
-      const maker = new RecordMaker(seed);
+      const maker = new TestEvents(seed, { profile: valuesProfile });
       const partitions = maker.int(1, 4);
       const records = maker.records(maker.int(200, 2_500), partitions);
       const snapshot = maker.snapshot(records, partitions);
@@ -230,7 +231,7 @@ describe('batch states equal the TypeScript fold', () => {
   it('the random sets hold what the comparison is about', () => {
     // Guards the generator: duplicates inside and outside the window, ids shared across
     // partitions, and groups for every view.
-    const maker = new RecordMaker(3);
+    const maker = new TestEvents(3, { profile: valuesProfile });
     const records = maker.records(2_000, 3);
     const all = { 0: 10_000, 1: 10_000, 2: 10_000 };
     const survivors = dedupeReference(records, all, 3_000).length;

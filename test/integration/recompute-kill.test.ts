@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ArchiveFile } from '../../batch/archive/index.js';
 import { archivePosition, writeTestArchive, type TestRecord } from '../support/recompute-archive.js';
 import { tableDifferences } from '../support/recompute-compare.js';
-import { RecordMaker, dedupeReference, equivalenceViews, foldReference } from '../support/recompute-events.js';
+import { TestEvents, valuesProfile } from '../support/events.js';
+import { dedupeReference, equivalenceViews, foldReference } from '../support/recompute-events.js';
 import { createTestRunner, currentFile, versionsDir } from '../support/recompute-runner.js';
 
 const child = fileURLToPath(new URL('../support/recompute-child.ts', import.meta.url));
@@ -25,7 +26,7 @@ beforeAll(async () => {
   archiveDir = path.join(root, 'archive');
   filesJson = path.join(root, 'files.json');
   // Big enough that a run takes a few seconds on one thread, so kills land mid-way.
-  records = new RecordMaker(8).records(120_000, 2);
+  records = new TestEvents(8, { profile: valuesProfile }).records(120_000, 2);
   files = await writeTestArchive(archiveDir, records, 15_000);
   await writeFile(filesJson, JSON.stringify(files));
 });

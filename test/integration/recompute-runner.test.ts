@@ -8,7 +8,8 @@ import { isBraidError } from '../../shared/errors.js';
 import { compileView } from '../../shared/views/index.js';
 import { archivePosition, testArchive, writeTestArchive, type TestRecord } from '../support/recompute-archive.js';
 import { tableDifferences } from '../support/recompute-compare.js';
-import { RecordMaker, dedupeReference, equivalenceViews, foldReference } from '../support/recompute-events.js';
+import { TestEvents, valuesProfile } from '../support/events.js';
+import { dedupeReference, equivalenceViews, foldReference } from '../support/recompute-events.js';
 import { createTestRunner, currentFile, versionsDir, type TestRunnerSetup } from '../support/recompute-runner.js';
 
 const views = equivalenceViews;
@@ -19,7 +20,7 @@ let n = 0;
 
 beforeAll(async () => {
   root = await mkdtemp(path.join(tmpdir(), 'braid-recompute-runner-'));
-  records = new RecordMaker(99).records(3_000, 3);
+  records = new TestEvents(99, { profile: valuesProfile }).records(3_000, 3);
   files = await writeTestArchive(path.join(root, 'archive'), records, 400);
 });
 
@@ -212,7 +213,7 @@ describe('batch runner', () => {
 
 describe('batch runner over more data than its memory', () => {
   it('spills with a 64MB memory limit and computes what a roomy run computes', async () => {
-    const big = new RecordMaker(4).records(250_000, 2);
+    const big = new TestEvents(4, { profile: valuesProfile }).records(250_000, 2);
     const archiveDir = path.join(root, 'big-archive');
     const bigFiles = await writeTestArchive(archiveDir, big, 50_000);
     const small = { dataDir: path.join(root, 'big-small'), archiveDir, files: bigFiles };

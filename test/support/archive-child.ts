@@ -16,7 +16,6 @@ import { DemoGenerator } from '../../shared/demo/generator.js';
 import { EmbeddedLog } from '../../shared/log/embedded/index.js';
 import { KafkaLog } from '../../shared/log/kafka/index.js';
 import type { EventLog } from '../../shared/log/types.js';
-import { demoRecords } from './archive-read.js';
 
 const [mode, dir, source, third, fourth] = process.argv.slice(2);
 if ((mode !== 'kafka' && mode !== 'embedded') || !dir || !source || !third || !fourth) {
@@ -52,7 +51,7 @@ process.once('SIGTERM', () => {
 if (mode === 'embedded') {
   const generator = new DemoGenerator({ seed: Number(fourth) });
   while (!stopping) {
-    await log.append(demoRecords(generator, 20 + Math.floor(Math.random() * 60)));
+    await log.append(generator.records(20 + Math.floor(Math.random() * 60), Date.now()));
     await sleep(Math.floor(Math.random() * 5));
   }
 }

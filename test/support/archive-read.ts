@@ -8,9 +8,8 @@ import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { expect } from 'vitest';
 import type { ArchiveFile, Manifest } from '../../batch/archive/index.js';
-import type { DemoGenerator } from '../../shared/demo/generator.js';
-import { defaultEventLimits, encodeEvent, recordKey, validateEvents, type StoredEvent } from '../../shared/events/index.js';
-import type { AppendInput, EventLog, Position } from '../../shared/log/types.js';
+import type { StoredEvent } from '../../shared/events/index.js';
+import type { EventLog, Position } from '../../shared/log/types.js';
 
 /** One archive row as plain JS values, in ARCHIVE_COLUMNS' order. */
 export interface Row {
@@ -22,13 +21,6 @@ export interface Row {
   time: number;
   key: string | null;
   data: string | null;
-}
-
-/** `n` demo events, validated like ingest does, as log records. */
-export function demoRecords(generator: DemoGenerator, n: number, now = Date.now()): AppendInput[] {
-  const result = validateEvents(generator.batch(n, now), defaultEventLimits, now);
-  if (!result.ok) throw new Error(`the demo generator made invalid events: ${JSON.stringify(result.problems.slice(0, 3))}`);
-  return result.events.map((e) => ({ key: recordKey(e), value: encodeEvent(e) }));
 }
 
 let connection: Promise<DuckDBConnection> | undefined;

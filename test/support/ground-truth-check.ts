@@ -108,7 +108,7 @@ export function logCases(records: readonly RefRecord[], survivors: readonly RefR
   };
 }
 
-const HLL_REGISTERS = 16_384; // p = 14 (design section 4)
+const HLL_REGISTERS = 16_384; // p = 14 (contract §4)
 
 function measureKind(spec: unknown): string {
   return spec === 'count' ? 'count' : Object.keys(spec as object).find((k) => k !== 'q')!;
@@ -157,7 +157,7 @@ export function expectDistinctMatch(
 /**
  * Two engines' answers over the same records: the same rows in the same order, every
  * measure identical (HLL registers and sketch buckets are identical across engines,
- * design section 4) except sums and averages, whose float additions may run in another
+ * contract §4) except sums and averages, whose float additions may run in another
  * order (relative 1e-9).
  */
 export function expectSameAnswer(

@@ -166,7 +166,7 @@ export async function damageArchiveFile(archiver: Archiver, rng: Rng): Promise<{
 const HLL_REGISTERS = 2 ** 14;
 
 /**
- * What braid's distinct count must answer for a set of values, exactly: design section 4
+ * What braid's distinct count must answer for a set of values, exactly: contract §4
  * fixes the hash (the first 8 bytes of md5, little-endian; the register is the low 14
  * bits), and below a few thousand values the HyperLogLog estimate is linear counting over
  * the registers hit, m·ln(m / empty registers). So two values that share a register count

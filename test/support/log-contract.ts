@@ -40,7 +40,7 @@ export async function fixtureFrom(open: () => Promise<EventLog>, remove: () => P
 }
 
 /**
- * The behaviour every EventLog must show (design.md, section 2). Declares one `describe`
+ * The behaviour every EventLog must show (docs/contract.md §2). Declares one `describe`
  * block; run it once per implementation and configuration.
  */
 export function logContract(name: string, makeLog: () => Promise<LogFixture>): void {

@@ -1,7 +1,7 @@
 import { hllRegisters, type AvgState, type HllState, type SketchState } from '../../shared/measures/index.js';
 import type { ViewTable } from '../../shared/views/index.js';
 
-/** Sums agree within this relative tolerance (design section 4); everything else exactly. */
+/** Sums agree within this relative tolerance (contract §4); everything else exactly. */
 const SUM_TOLERANCE = 1e-9;
 
 const closeEnough = (a: number, b: number) => Math.abs(a - b) <= SUM_TOLERANCE * Math.max(1, Math.abs(a), Math.abs(b));

@@ -2,7 +2,7 @@
  * An independent reference for view answers, written the plain way — no measures, no
  * ViewTable, no SQL: dedupe by scanning, group with a Map, compute exact results. Tests
  * compare braid's answers (any source) with it. Distinct counts and quantiles are exact
- * here; `expectRowsMatch` allows the sketches' documented error (design section 4).
+ * here; `expectRowsMatch` allows the sketches' documented error (contract §4).
  */
 import { expect } from 'vitest';
 
@@ -32,7 +32,7 @@ export interface RefQuery {
 
 const SIZE = { minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
 
-/** Records below `position` that are not duplicates (design section 3), in offset order per partition. */
+/** Records below `position` that are not duplicates (contract §3), in offset order per partition. */
 export function survivors(records: readonly RefRecord[], position: Record<number, number>, windowMs: number): RefRecord[] {
   const below = records.filter((r) => r.offset < (position[r.partition] ?? 0));
   const byPartition = new Map<number, RefRecord[]>();

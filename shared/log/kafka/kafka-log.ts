@@ -41,7 +41,7 @@ interface ProducerSlot {
 }
 
 /**
- * The log on a Kafka topic (design section 2) through kafkajs: an idempotent producer with
+ * The log on a Kafka topic (contract §2) through kafkajs: an idempotent producer with
  * `acks: -1` and one request in flight, and a topic with `retention.ms=-1`. Records are
  * placed by braid (`partitionFor`, the same murmur2 as the embedded log), not by kafkajs,
  * and carry braid's append time as their record timestamp.
@@ -219,7 +219,7 @@ export class KafkaLog implements EventLog {
    * Sends one produce request, bounded by `timeoutMs`. A send that times out is not
    * cancelled (kafkajs cannot): it may still land after the caller got `log_unavailable`.
    * That is safe because the caller retries the same events, which carry the same ids and
-   * keys, so they land in the same partition, and design section 3 counts a record with an
+   * keys, so they land in the same partition, and contract §3 counts a record with an
    * id seen in that partition within the dedupe window as a duplicate.
    *
    * After any failure the producer is retired and the next append starts a fresh one (new
