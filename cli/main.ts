@@ -29,15 +29,41 @@ program
   .addOption(new Option('--host <addr>', 'address to listen on (default 127.0.0.1)').env('BRAID_HOST'))
   .addOption(new Option('-d, --data-dir <dir>', 'data directory (default ./.braid)').env('BRAID_DATA_DIR'))
   .option('--demo', 'also stream gentle demo traffic into this server')
+  .option('--no-parent-watch', 'keep running when the process that started braid exits (by default braid stops with it, as npm and npx expect)')
   .addOption(new Option('--demo-rate <n>', 'demo events per second').argParser(int('demo-rate')).default(20))
-  .action(async (opts: { config?: string; port?: number; host?: string; dataDir?: string; demo?: boolean; demoRate: number }) => {
+  .action(async (opts: { config?: string; port?: number; host?: string; dataDir?: string; demo?: boolean; demoRate: number; parentWatch: boolean }) => {
     const running = await startBraid(opts);
     process.stderr.write(`braid is up at ${running.url} (API docs: ${running.url}/docs)\n`);
-    const stop = () => {
-      void running.close().then(() => process.exit(0));
+    const limit = running.config.server.shutdownTimeoutMs;
+    let stopping = false;
+    const stop = (why: string) => {
+      if (stopping) return;
+      stopping = true;
+      process.stderr.write(`braid: ${why}; stopping (at most ${Math.round((3 * limit) / 1000)} s)\n`);
+      // The last resort: whatever still holds the process after three shutdown bounds is cut
+      // off; every store braid writes survives a kill (the log, the archive, the versions).
+      setTimeout(() => {
+        process.stderr.write('braid: shutdown took too long; exiting\n');
+        process.exit(1);
+      }, 3 * limit).unref();
+      void running.close().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          process.stderr.write(`braid: shutdown failed: ${err instanceof Error ? err.message : String(err)}\n`);
+          process.exit(1);
+        },
+      );
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    // Started by npm or npx, braid's parent may exit on SIGTERM without passing it on: when the
+    // parent goes away (braid is re-parented), braid stops too, rather than run orphaned.
+    if (opts.parentWatch) {
+      const parent = process.ppid;
+      setInterval(() => {
+        if (process.ppid !== parent) stop(`its parent process ${parent} exited`);
+      }, 500).unref();
+    }
   });
 
 serverCommand(program.command('send'))

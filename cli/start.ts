@@ -62,7 +62,7 @@ export async function startBraid(options: StartOptions): Promise<Running> {
   const stopSummary = startSummary({ logger, registry, log, node, intervalMs: config.logging.summaryIntervalMs });
   const demo = new AbortController();
   const demoDone = options.demo
-    ? runDemo({ url, rate: options.demoRate ?? 20, batchSize: 10, signal: demo.signal, quiet: true, ...(config.auth.apiKeys[0] ? { apiKey: config.auth.apiKeys[0] } : {}) }).catch(
+    ? runDemo({ url, rate: options.demoRate ?? 20, batchSize: 10, signal: demo.signal, quiet: true, ...((k) => (k ? { apiKey: k.key } : {}))(config.keys.find((k) => k.scopes.includes('ingest'))) }).catch(
         (err: Error) => logger.warn({ err: err.message }, 'demo stream stopped'),
       )
     : Promise.resolve();
@@ -80,7 +80,14 @@ export async function startBraid(options: StartOptions): Promise<Running> {
         stopSummary();
         demo.abort();
         await demoDone;
-        await app.close();
+        // Requests in flight get server.shutdownTimeoutMs; then every open connection is
+        // closed (a stalled upload must not hold the process).
+        const force = setTimeout(() => app.server.closeAllConnections(), config.server.shutdownTimeoutMs);
+        try {
+          await app.close();
+        } finally {
+          clearTimeout(force);
+        }
         await node.close();
         await log.close();
       })();

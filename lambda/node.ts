@@ -186,9 +186,10 @@ export class BraidNode {
       });
     }
     const batch = this.batch;
-    if (batch && needsRecompute(this.views, current)) {
+    if (batch && (needsRecompute(this.views, current) || batch.recovered)) {
       const run = batch.start('startup');
-      this.#logger.info({ run: run.id }, 'view definitions changed since the serving batch version; a batch run computes the new ones');
+      const why = batch.recovered ? 'a damaged batch version was discarded' : 'view definitions changed since the serving batch version';
+      this.#logger.info({ run: run.id }, `${why}; a batch run computes the views again`);
     }
     if (batch) this.#schedules.every(config.batch.schedule, 'batch run', () => batch.start('schedule'));
     const verifier = this.verifier;

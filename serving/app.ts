@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+import { PassThrough } from 'node:stream';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -7,7 +9,7 @@ import { BraidError } from '../shared/errors.js';
 import type { ResolvedConfig } from '../shared/config/index.js';
 import type { LogHandle } from '../shared/log/handle.js';
 import type { BraidNode } from '../lambda/index.js';
-import { registerWrites } from './auth.js';
+import { registerScoped } from './auth.js';
 import { registerBodyParsers } from './body.js';
 import { RequestLog } from './request-log.js';
 import { toBraidError } from './errors.js';
@@ -38,6 +40,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     loggerInstance: deps.logger as FastifyBaseLogger,
     logController: new RequestLog(config.logging.slowRequestMs),
     bodyLimit: config.ingest.maxBodyBytes,
+    // A backstop behind bodyTimeout below: Node's own limit on receiving a whole request.
+    requestTimeout: config.server.bodyTimeoutMs + 5_000,
+    // Errors fastify and Node answer before a route runs, in braid's shape too.
+    frameworkErrors: (err, _request, reply) => {
+      const mapped =
+        err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? new BraidError('uri_too_long', 'a path segment of the URL is too long; a view name or job id is at most 100 characters')
+          : new BraidError('invalid_parameter', `the URL is not valid (${err.message}); escape "%" as %25 and use valid percent-encoding`);
+      void (reply as FastifyReply).status(mapped.status).send({ error: mapped.code, message: mapped.message });
+    },
+    clientErrorHandler: clientError,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: true } },
   });
 
@@ -55,6 +68,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   registerBodyParsers(app);
+  bodyTimeout(app, config.server.bodyTimeoutMs);
   app.setErrorHandler(errorHandler(deps.logger));
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url}; see /docs for the API` });
@@ -70,29 +84,79 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...(node ? { node } : {}),
     roles: { archive: lambda && config.roles.archive, batch: lambda && config.roles.batch, speed: config.roles.speed },
   });
-  await app.register(healthRoutes({ log: deps.log, registry: deps.registry, ...(node ? { roles: node } : {}) }));
+  // Probes and /metrics stay open; status is a read.
+  const health = healthRoutes({ log: deps.log, registry: deps.registry, ...(node ? { roles: node } : {}) });
+  await app.register(health.probes);
 
   // The roles start after the log opens: the routes look them up per request.
-  const writes = [eventRoutes({ ingestor, metrics: ingestMetrics })];
+  const reads = [health.status];
+  const admin = [];
   if (node) {
     const batch = () => role(node.batch, 'the batch layer is not running in this process (roles.batch) or is still opening; retry shortly');
     const replays = () => role(node.replayer, 'replays start once the log is open; retry shortly');
     const verifier = () =>
       role(node.verifier, node.mode === 'kappa' ? 'mode kappa has no Lambda side to verify' : 'verification needs the speed role and starts once the log is open; retry shortly');
-    writes.push(batchWriteRoutes(batch), replayWriteRoutes(replays), verificationWriteRoutes(verifier));
-    const queries = new QueryService(node.sources);
-    await app.register(viewRoutes({ queries, batch: () => node.batch?.current(), metrics: createQueryMetrics(deps.registry, node.views.map((v) => v.def.name)) }));
-    await app.register(batchReadRoutes(batch));
-    await app.register(replayReadRoutes(replays));
-    await app.register(verificationReadRoutes(verifier));
+    admin.push(batchWriteRoutes(batch), replayWriteRoutes(replays), verificationWriteRoutes(verifier));
+    const queries = new QueryService(node.sources, config.query);
+    reads.push(
+      viewRoutes({ queries, batch: () => node.batch?.current(), metrics: createQueryMetrics(deps.registry, node.views.map((v) => v.def.name)) }),
+      batchReadRoutes(batch),
+      replayReadRoutes(replays),
+      verificationReadRoutes(verifier),
+    );
   }
-  await registerWrites(app, config.auth.apiKeys, writes);
+  await registerScoped(app, config.keys, 'ingest', [eventRoutes({ ingestor, metrics: ingestMetrics })]);
+  await registerScoped(app, config.keys, 'admin', admin);
+  await registerScoped(app, config.keys, config.auth.reads === 'key' ? 'read' : undefined, reads);
   return app;
+}
+
+/**
+ * A body must arrive whole within `ms` of the request: a client that stalls mid-upload gets a
+ * 408 and its connection is closed, instead of holding a connection (and shutdown) forever.
+ */
+function bodyTimeout(app: FastifyInstance, ms: number): void {
+  app.addHook('preParsing', async (_request, reply, payload) => {
+    // The body is read through a pass-through that the timer can fail: failing the request
+    // stream itself would destroy the socket before the 408 is written.
+    const body = new PassThrough();
+    const timer = setTimeout(() => {
+      reply.header('connection', 'close');
+      payload.unpipe(body);
+      body.destroy(new BraidError('request_timeout', `the body did not arrive whole within ${ms} ms (server.bodyTimeoutMs); send it again, faster or in smaller requests`));
+    }, ms);
+    timer.unref();
+    const done = () => clearTimeout(timer);
+    payload.once('end', done);
+    payload.once('error', (err) => {
+      done();
+      body.destroy(err);
+    });
+    payload.once('close', done);
+    payload.pipe(body);
+    return body;
+  });
 }
 
 function role<T>(value: T | undefined, missing: string): T {
   if (value === undefined) throw new BraidError('not_ready', missing);
   return value;
+}
+
+/** What Node's HTTP parser refuses before fastify sees a request: headers too large, a timeout, bad framing. */
+function clientError(err: NodeJS.ErrnoException, socket: import('node:net').Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const mapped =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? new BraidError('headers_too_large', 'the request headers are larger than the server takes (16 KiB); send fewer or shorter headers')
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new BraidError('request_timeout', 'the request did not arrive whole in time (server.bodyTimeoutMs); send it again')
+        : new BraidError('invalid_body', 'the request is not valid HTTP/1.1; check the client');
+  const body = JSON.stringify({ error: mapped.code, message: mapped.message });
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${mapped.status} ${STATUS_CODES[mapped.status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy();
 }
 
 /** Maps every error to `{ error, message }` with the catalogue's status; layer code never knows HTTP. */

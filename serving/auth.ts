@@ -1,42 +1,59 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { ApiKey, Scope } from '../shared/config/index.js';
 import { BraidError } from '../shared/errors.js';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** the name of the API key the request presented, once checked (never the key) */
+    apiKeyName?: string;
+  }
+}
+
 /**
- * API keys on writes (contract §8). Keys are compared as SHA-256 digests in constant
- * time, so neither the key's length nor its prefix leaks through timing.
+ * API keys with scopes (contract §8): `ingest` for POST /v1/events; `admin` for batch runs,
+ * replays and verifications; `read` for queries, job and status reads when `auth.reads` is
+ * `key`. Keys are compared as SHA-256 digests in constant time, so neither a key's length nor
+ * its prefix leaks through timing; a request names its key only by the key's name.
  */
-export function apiKeyGuard(apiKeys: readonly string[]): ((request: FastifyRequest) => Promise<void>) | undefined {
-  if (apiKeys.length === 0) return undefined;
-  const digests = apiKeys.map(digest);
+export function apiKeyGuard(keys: readonly ApiKey[], scope: Scope): ((request: FastifyRequest) => Promise<void>) | undefined {
+  if (keys.length === 0) return undefined;
+  const digests = keys.map((k) => ({ name: k.name, scopes: k.scopes, digest: digest(k.key) }));
+  const what = scope === 'read' ? 'this read' : 'this write';
   return async (request) => {
     const presented = presentedKey(request);
     if (presented === undefined) {
-      throw new BraidError('unauthorized', 'this write needs an API key: send "Authorization: Bearer <key>" or "X-API-Key: <key>"');
+      throw new BraidError('unauthorized', `${what} needs an API key with the ${scope} scope: send "Authorization: Bearer <key>" or "X-API-Key: <key>"`);
     }
     const d = digest(presented);
-    if (!digests.some((k) => timingSafeEqual(k, d))) {
-      throw new BraidError('forbidden', 'the API key is not valid for this server; check auth.apiKeys');
+    // Every digest is compared, so the time does not tell which one matched.
+    let found: (typeof digests)[number] | undefined;
+    for (const k of digests) if (timingSafeEqual(k.digest, d)) found = k;
+    if (!found) throw new BraidError('forbidden', 'the API key is not valid for this server; check auth.apiKeys');
+    if (!found.scopes.includes(scope)) {
+      throw new BraidError('forbidden', `the API key "${found.name}" has the scopes ${found.scopes.join(', ')}, not ${scope}, which ${what} needs; use a key with the ${scope} scope`);
     }
+    request.apiKeyName = found.name;
   };
 }
 
 /**
  * Registers `routes` in one encapsulated scope whose `onRequest` hook checks the API key
- * before the body is read (fastify's encapsulation: a plugin's hooks apply to its routes
- * alone), and marks each of them as secured in the OpenAPI document. Every write route is
- * registered through here; there is no per-route check to forget.
+ * for `scope` before the body is read (fastify's encapsulation: a plugin's hooks apply to its
+ * routes alone), and marks each of them as secured in the OpenAPI document. Every guarded
+ * route is registered through here; there is no per-route check to forget. With no keys
+ * configured (or `scope` undefined: open reads) the routes are open.
  */
-export async function registerWrites(app: FastifyInstance, apiKeys: readonly string[], routes: readonly FastifyPluginAsync[]): Promise<void> {
-  await app.register(async (scope) => {
-    const guard = apiKeyGuard(apiKeys);
+export async function registerScoped(app: FastifyInstance, keys: readonly ApiKey[], scope: Scope | undefined, routes: readonly FastifyPluginAsync[]): Promise<void> {
+  await app.register(async (child) => {
+    const guard = scope ? apiKeyGuard(keys, scope) : undefined;
     if (guard) {
-      scope.addHook('onRequest', guard);
-      scope.addHook('onRoute', (route) => {
+      child.addHook('onRequest', guard);
+      child.addHook('onRoute', (route) => {
         route.schema = { ...route.schema, security: [{ apiKey: [] }, { bearer: [] }] };
       });
     }
-    for (const plugin of routes) await scope.register(plugin);
+    for (const plugin of routes) await child.register(plugin);
   });
 }
 

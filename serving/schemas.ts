@@ -24,6 +24,7 @@ const JobFields = {
   startedAt: Type.String(),
   finishedAt: Type.Optional(Type.String()),
   error: Type.Optional(Type.String()),
+  errorCode: Type.Optional(Type.String()),
 };
 
 export const BatchRunBody = Open(

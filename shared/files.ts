@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -52,4 +53,47 @@ export function ignoreMissing(err: unknown): undefined {
 
 export async function unlinkIfPresent(target: string): Promise<void> {
   await unlink(target).catch(ignoreMissing);
+}
+
+/** The SHA-256 of a file's bytes, hex; read as a stream. */
+export async function sha256File(target: string): Promise<string> {
+  const hash = createHash('sha256');
+  const handle = await open(target, 'r');
+  try {
+    for await (const chunk of handle.createReadStream({ highWaterMark: 1 << 20, autoClose: false })) hash.update(chunk as Buffer);
+  } finally {
+    await handle.close();
+  }
+  return hash.digest('hex');
+}
+
+/**
+ * A JSON document that carries the SHA-256 of its own text: `{ ...value, "sha256": "…" }`,
+ * where the hash is over `JSON.stringify(value)`. What braid writes and later trusts
+ * (manifests, version pointers) is sealed so, and a flipped byte is found when it is read.
+ */
+export function sealJson(value: object): string {
+  const text = JSON.stringify(value);
+  return `${JSON.stringify({ ...value, sha256: createHash('sha256').update(text).digest('hex') })}\n`;
+}
+
+/**
+ * Parses a sealed document and checks its hash: `{ value }` when it holds, `{ problem }`
+ * saying what is wrong otherwise. A document without a hash (written before braid sealed
+ * its files) is `{ value, unsealed: true }`: trusted once, sealed at its next write.
+ */
+export function openSealedJson(text: string): { value: unknown; unsealed?: boolean; problem?: undefined } | { problem: string; value?: undefined } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    return { problem: `it is not JSON (${(err as Error).message})` };
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return { problem: 'it is not a JSON object' };
+  const { sha256, ...value } = parsed as Record<string, unknown>;
+  if (sha256 === undefined) return { value, unsealed: true };
+  if (typeof sha256 !== 'string' || createHash('sha256').update(JSON.stringify(value)).digest('hex') !== sha256) {
+    return { problem: 'its content does not match its sha256 (the file was changed or damaged)' };
+  }
+  return { value };
 }

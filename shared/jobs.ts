@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { BraidError } from './errors.js';
+import { BraidError, isBraidError } from './errors.js';
 
 /**
  * One record shape for every long piece of work braid does in the background — batch runs,
@@ -15,7 +15,9 @@ export interface JobInfo<State extends string = string, Progress = unknown> {
   readonly startedAt: string;
   readonly finishedAt?: string;
   readonly progress: Progress;
+  /** why it failed, and the error's code from the catalogue (`internal` for anything else) */
   readonly error?: string;
+  readonly errorCode?: string;
 }
 
 /** What a job's body sees of its own record while it runs. */
@@ -41,6 +43,8 @@ export interface JobRegistryOptions<Info extends JobInfo> {
   readonly label?: string;
   /** finished jobs remembered for get/list, oldest forgotten first */
   readonly history: number;
+  /** of those, how many newest keep what they produced (default all): results can be large */
+  readonly keepResults?: number;
   /**
    * Jobs of this kind that may run at once; one more is refused with `busy(running)`'s error
    * (default `run_in_progress` naming the running job).
@@ -101,7 +105,8 @@ export class JobRegistry<Info extends JobInfo, Result = undefined> {
         job.update({ ...outcome?.final, state: 'succeeded', finishedAt: new Date().toISOString() } as Partial<Info>);
       } catch (err) {
         const error = err instanceof Error ? err.message : String(err);
-        job.update({ state: 'failed', finishedAt: new Date().toISOString(), error } as Partial<Info>);
+        const errorCode = isBraidError(err) ? err.code : 'internal';
+        job.update({ state: 'failed', finishedAt: new Date().toISOString(), error, errorCode } as Partial<Info>);
         const level = this.#options.failureLevel ?? 'warn';
         this.#options.logger?.[level]({ err, job: id }, this.#options.failureMessage?.(entry.info) ?? `${kind} ${id} failed`);
       }
@@ -173,6 +178,12 @@ export class JobRegistry<Info extends JobInfo, Result = undefined> {
   }
 
   #forgetOld(): void {
+    const keep = this.#options.keepResults ?? Infinity;
+    let kept = 0;
+    for (const e of [...this.#entries.values()].reverse()) {
+      if (e.result === undefined) continue;
+      if (++kept > keep) e.result = undefined;
+    }
     let finished = 0;
     for (const e of this.#entries.values()) if (e.info.finishedAt !== undefined) finished++;
     for (const [id, e] of this.#entries) {

@@ -42,7 +42,7 @@ export interface ReplayerOptions {
   readonly maxBatch?: number;
 }
 
-const KEEP = 20; // finished replays remembered
+const KEEP = 20; // finished replays remembered (their records; only the latest keeps its tables)
 
 /**
  * Kappa replays (contract §7): the log from its beginning to a position P through the
@@ -57,14 +57,29 @@ export class Replayer {
 
   constructor(options: ReplayerOptions) {
     this.#options = options;
-    this.#replays = new JobRegistry<ReplayInfo, Tables>({ kind: 'replay', history: KEEP, ...(options.logger ? { logger: options.logger } : {}) });
+    this.#replays = new JobRegistry<ReplayInfo, Tables>({
+      kind: 'replay',
+      history: KEEP,
+      // One at a time, and only the latest result kept (what source=kappa answers from): a
+      // replay holds the state of every view, as much memory as the speed layer.
+      concurrency: 1,
+      keepResults: 1,
+      busy: (running) => new BraidError('run_in_progress', `replay ${running.id} is still going; wait for it (GET /v1/replays/${running.id}) and start again`),
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
     this.#replays.onFinished((info, tables) => {
       if (info.state === 'succeeded' && tables) this.#latest = { info, tables };
     });
   }
 
-  /** Starts a replay to `target` (default: the log's end now) and returns at once. */
+  /** Throws what `start` would throw now (a replay is running, or the replayer is closed). */
+  admit(): void {
+    this.#replays.admit();
+  }
+
+  /** Starts a replay to `target` (default: the log's end now) and returns at once; one at a time (409). */
   async start(target?: Position): Promise<ReplayInfo> {
+    this.#replays.admit();
     const { log } = this.#options;
     const end = await log.endPosition();
     const P: Position = {};

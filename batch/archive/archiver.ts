@@ -6,10 +6,11 @@ import { BraidError, isBraidError } from '../../shared/errors.js';
 import { covers } from '../../shared/log/position.js';
 import type { LogRecord, Position } from '../../shared/log/types.js';
 import { planCompaction, type CompactionPlan } from './compaction.js';
+import { sha256File } from '../../shared/files.js';
 import { installFile, isMissing, removeIfPresent } from './files.js';
 import { fileName, type ArchiveFile, type ArchiveLease, type Manifest } from './format.js';
 import { Leases } from './leases.js';
-import { checkManifest, emptyManifest, MANIFEST_FILE, positionOf, readManifest, totalRecords, writeManifest } from './manifest.js';
+import { checkManifest, emptyManifest, MANIFEST_FILE, openManifest, positionOf, totalRecords, writeManifest } from './manifest.js';
 import { resolveArchiverOptions, type ArchiveProgress, type ArchiverOptions, type ResolvedArchiverOptions } from './options.js';
 import { ParquetWriter } from './parquet-writer.js';
 import { toArchiveRow, type ArchiveRow } from './row.js';
@@ -107,26 +108,41 @@ export class Archiver {
     const options = resolveArchiverOptions(input);
     const { dir, log } = options;
     await mkdir(dir, { recursive: true });
-    const manifest = (await readManifest(dir)) ?? emptyManifest(log.partitions);
+    const opened = await openManifest(dir).catch(async (err: unknown) => {
+      if (!isBraidError(err, 'archive_corrupt')) throw err;
+      // The manifest is the truth about the files, and it is damaged: the files cannot be
+      // trusted either. The log still holds every record, so the archive is rebuilt from it.
+      options.logger?.error({ err, dir }, 'archive: the manifest is damaged; the archive is rebuilt from the log');
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(dir, { recursive: true });
+      return undefined;
+    });
+    let manifest = opened?.manifest ?? emptyManifest(log.partitions);
     if (manifest.partitions !== log.partitions) {
       throw new BraidError(
         'invalid_config',
         `archive at ${dir} has ${manifest.partitions} partitions but the log has ${log.partitions}; point archive at another directory (an archive belongs to one log)`,
       );
     }
-    await checkListedFiles(dir, manifest);
     const position = positionOf(manifest);
     const end = await log.endPosition();
     const ahead = Object.keys(position).map(Number).filter((p) => position[p]! > (end[p] ?? 0));
     if (ahead.length > 0) {
       throw new BraidError(
         'invalid_config',
-        `archive at ${dir} covers offsets the log does not have (partition ${ahead[0]}: archived to ${position[ahead[0]!]}, log ends at ${end[ahead[0]!] ?? 0}); ` +
-          'it belongs to another log: move it aside and restart to archive this log from its start',
+        `archive at ${dir} covers offsets the log does not have (partition ${ahead[0]}: archived to ${position[ahead[0]!]}, log ends at ${end[ahead[0]!] ?? 0}): ` +
+          'either it belongs to another log (move it aside and restart to archive this log from its start), or the log lost its last records ' +
+          '(a damaged tail cut at open, see the log\'s recovery warning): restore the log from a backup',
       );
     }
     const removed = await removeLeftovers(dir, manifest);
     const writer = await ParquetWriter.create({ tempDir: path.join(dir, DUCKDB_TEMP), memoryLimit: options.memoryLimit, threads: options.threads });
+    try {
+      manifest = await checkListedFiles(options, manifest, writer, opened?.unsealed === true);
+    } catch (err) {
+      writer.close();
+      throw err;
+    }
     options.logger?.info(
       { dir, generation: manifest.generation, files: manifest.files.length, records: totalRecords(manifest.files), position, removedLeftovers: removed },
       'archive opened; it resumes from the manifest position',
@@ -225,6 +241,29 @@ export class Archiver {
     const paths = files.map((f) => this.#absolute(f));
     const release = this.#leases.acquire(paths, () => void this.#collectGarbage());
     return { generation, files, paths, position: this.position(), release };
+  }
+
+  /**
+   * Checks the SHA-256 of every file `lease` holds against the manifest, re-archives from the
+   * log each one that differs (a flipped byte, a truncation), and returns a lease whose files
+   * are all whole (the given one is released). A file the log cannot give again fails with
+   * `archive_corrupt`, naming it and what to do.
+   */
+  async verify(lease: ArchiveLease, signal?: AbortSignal): Promise<ArchiveLease> {
+    const damaged: ArchiveFile[] = [];
+    try {
+      for (const [i, file] of lease.files.entries()) {
+        signal?.throwIfAborted();
+        if ((await fileProblem(lease.paths[i]!, file)) !== undefined) damaged.push(file);
+      }
+    } catch (err) {
+      lease.release();
+      throw err;
+    }
+    if (damaged.length === 0) return lease;
+    lease.release();
+    for (const file of damaged) await this.#repair(file);
+    return this.lease();
   }
 
   stats(): ArchiveStats {
@@ -340,8 +379,8 @@ export class Archiver {
         const rows = this.#buffers[p]!;
         const [from, to] = [position[p]!, rows[count - 1]!.offset + 1];
         const file = { path: fileName(p, from, to), partition: p, from, to, records: count };
-        const bytes = await this.#writeFile(this.#absolute(file), (temp) => this.#writer.write(rows, count, temp));
-        added.push({ ...file, bytes });
+        const written = await this.#writeFile(this.#absolute(file), (temp) => this.#writer.write(rows, count, temp));
+        added.push({ ...file, ...written });
       }
       await this.#commit((m) => ({ ...m, files: [...m.files, ...added].sort(byRange) }));
       counts.forEach((n, p) => this.#buffers[p]!.splice(0, n));
@@ -355,18 +394,23 @@ export class Archiver {
     this.#reportProgress();
   }
 
-  /** Writes through `write` to a temp name, then fsyncs and renames into place; returns the size. */
-  async #writeFile(target: string, write: (temp: string) => Promise<void>): Promise<number> {
-    const temp = `${target}.tmp`;
-    await mkdir(path.dirname(target), { recursive: true });
-    try {
-      await write(temp);
-      await installFile(temp, target);
-    } catch (err) {
-      await removeIfPresent(temp).catch(() => undefined);
-      throw err;
-    }
-    return (await stat(target)).size;
+  /** Writes through `write` to a temp name, hashes it, then fsyncs and renames it into place. */
+  #writeFile(target: string, write: (temp: string) => Promise<void>): Promise<{ bytes: number; sha256: string }> {
+    return writeArchiveFile(target, write);
+  }
+
+  /**
+   * Writes `file`'s range again from the log, in place, and lists the new file's size and
+   * hash: after the flushes queued before it, on the flushes' connection.
+   */
+  #repair(file: ArchiveFile): Promise<void> {
+    const run = this.#flushing.then(async () => {
+      const rewritten = await rearchive(this.#options, this.#writer, file);
+      await this.#commit((m) => ({ ...m, files: m.files.map((f) => (f.path === file.path ? rewritten : f)) }));
+      this.#logger?.warn({ file: file.path, records: file.records }, `archive: ${file.path} was damaged; it was archived again from the log`);
+    });
+    this.#flushing = run.catch(() => undefined);
+    return run;
   }
 
   /** Replaces the manifest by `change(current)`, one change at a time. */
@@ -408,19 +452,25 @@ export class Archiver {
     const to = files[files.length - 1]!.to;
     const merged = { path: fileName(partition, from, to), partition, from, to, records };
     const sources = files.map((f) => this.#absolute(f));
+    // A damaged source would be merged into a new file with a valid hash: check them first.
+    for (const [i, file] of files.entries()) {
+      if ((await fileProblem(sources[i]!, file)) === undefined) continue;
+      await this.#repair(file);
+      return; // the next plan sees the repaired file
+    }
     const started = Date.now();
-    const bytes = await this.#writeFile(this.#absolute(merged), (temp) => this.#writer.merge(sources, temp, records));
+    const written = await this.#writeFile(this.#absolute(merged), (temp) => this.#writer.merge(sources, temp, records));
     await this.#commit((m) => {
       const at = m.files.findIndex((f) => f.path === files[0]!.path);
       if (at < 0 || files.some((f, i) => m.files[at + i]?.path !== f.path)) {
         throw new BraidError('internal', `archive: the files compaction merged into ${merged.path} changed meanwhile`);
       }
-      return { ...m, files: [...m.files.slice(0, at), { ...merged, bytes }, ...m.files.slice(at + files.length)] };
+      return { ...m, files: [...m.files.slice(0, at), { ...merged, ...written }, ...m.files.slice(at + files.length)] };
     });
     for (const source of sources) this.#obsolete.add(source);
     this.#compactions++;
     this.#logger?.info(
-      { partition, from, to, files: files.length, records, bytes, ms: Date.now() - started },
+      { partition, from, to, files: files.length, records, bytes: written.bytes, ms: Date.now() - started },
       `archive: compacted ${files.length} files of partition ${partition} into one`,
     );
     await this.#collectGarbage();
@@ -513,21 +563,83 @@ function byRange(a: ArchiveFile, b: ArchiveFile): number {
   return a.partition - b.partition || a.from - b.from;
 }
 
-/** Every file the manifest lists must be there, whole: otherwise the archive has a gap. */
-async function checkListedFiles(dir: string, manifest: Manifest): Promise<void> {
-  for (const file of manifest.files) {
-    const size = await stat(path.join(dir, ...file.path.split('/'))).then((s) => s.size, (err: unknown) => {
+/** What is wrong with a listed file on disk (missing, another size, another hash), or undefined. */
+async function fileProblem(absolute: string, file: ArchiveFile): Promise<string | undefined> {
+  const size = await stat(absolute).then(
+    (st) => st.size,
+    (err: unknown) => {
       if (isMissing(err)) return undefined;
       throw err;
-    });
-    if (size !== file.bytes) {
-      throw new BraidError(
-        'archive_corrupt',
-        `archive at ${dir}: ${file.path} is listed in ${MANIFEST_FILE} with ${file.bytes} bytes but ${size === undefined ? 'is missing' : `has ${size}`}; ` +
-          'move the archive directory aside and restart: the archiver rebuilds it from the log',
-      );
-    }
+    },
+  );
+  if (size === undefined) return 'it is missing';
+  if (size !== file.bytes) return `it has ${size} bytes where the manifest lists ${file.bytes}`;
+  if (file.sha256 !== undefined && (await sha256File(absolute)) !== file.sha256) return 'its SHA-256 differs from the manifest\'s';
+  return undefined;
+}
+
+/** Writes through `write` to a temp name, hashes it, then fsyncs and renames it into place. */
+async function writeArchiveFile(target: string, write: (temp: string) => Promise<void>): Promise<{ bytes: number; sha256: string }> {
+  const temp = `${target}.tmp`;
+  await mkdir(path.dirname(target), { recursive: true });
+  try {
+    await write(temp);
+    const sha256 = await sha256File(temp);
+    await installFile(temp, target);
+    return { bytes: (await stat(target)).size, sha256 };
+  } catch (err) {
+    await removeIfPresent(temp).catch(() => undefined);
+    throw err;
   }
+}
+
+/**
+ * `file`'s range of its partition read from the log again and written to the file's place:
+ * the archive is exactly the log, so its files can always be made again from it while the log
+ * holds their records. Fails with `archive_corrupt` when it does not.
+ */
+async function rearchive(options: ResolvedArchiverOptions, writer: ParquetWriter, file: ArchiveFile): Promise<ArchiveFile> {
+  const { log, dir } = options;
+  const rows: ArchiveRow[] = [];
+  for await (const batch of log.read({ from: { [file.partition]: file.from }, until: { [file.partition]: file.to } })) {
+    for (const record of batch) if (record.partition === file.partition && record.offset < file.to) rows.push(toArchiveRow(record));
+  }
+  if (rows.length !== file.records || rows[0]?.offset !== file.from) {
+    throw new BraidError(
+      'archive_corrupt',
+      `archive at ${dir}: ${file.path} is damaged, and the log no longer holds its ${file.records} records (it gave ${rows.length}); ` +
+        'restore the file from a backup, or move the archive directory aside and restart to archive what the log still holds',
+    );
+  }
+  const written = await writeArchiveFile(path.join(dir, ...file.path.split('/')), (temp) => writer.write(rows, rows.length, temp));
+  return { ...file, ...written };
+}
+
+/**
+ * Every file the manifest lists must be there, whole, with its hash: one that is not is
+ * archived again from the log (the next manifest lists the new one). A manifest from before
+ * files were hashed gets their hashes now. Returns the manifest the archive opens with.
+ */
+async function checkListedFiles(options: ResolvedArchiverOptions, manifest: Manifest, writer: ParquetWriter, unsealed: boolean): Promise<Manifest> {
+  const { dir, logger } = options;
+  let changed = unsealed;
+  const files: ArchiveFile[] = [];
+  for (const file of manifest.files) {
+    const absolute = path.join(dir, ...file.path.split('/'));
+    const problem = await fileProblem(absolute, file);
+    if (problem === undefined) {
+      files.push(file.sha256 === undefined ? { ...file, sha256: await sha256File(absolute) } : file);
+      continue;
+    }
+    logger?.error({ file: file.path, problem }, `archive: ${file.path} is damaged (${problem}); it is archived again from the log`);
+    files.push(await rearchive(options, writer, file));
+    changed = true;
+  }
+  if (!changed) return manifest;
+  const next = { ...manifest, files, generation: manifest.generation + 1 };
+  checkManifest(next, '(about to be written)');
+  await writeManifest(dir, next);
+  return next;
 }
 
 /** Deletes what a crash left: files the manifest does not list, temp files, DuckDB's spill files. */

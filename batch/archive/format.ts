@@ -32,6 +32,8 @@ export interface ArchiveFile {
   readonly to: number;
   readonly records: number;
   readonly bytes: number;
+  /** SHA-256 of the file, hex: checked when the archive opens and before a run or a compaction reads it */
+  readonly sha256: string;
 }
 
 export interface Manifest {

@@ -1,6 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BraidError } from '../../shared/errors.js';
+import { openSealedJson, sealJson } from '../../shared/files.js';
 import type { Position } from '../../shared/log/types.js';
 import { installFile, isMissing } from './files.js';
 import { fileName, type ArchiveFile, type Manifest } from './format.js';
@@ -23,8 +24,11 @@ export function totalRecords(files: readonly ArchiveFile[]): number {
   return files.reduce((sum, f) => sum + f.records, 0);
 }
 
-/** `<dir>/manifest.json`, checked; undefined when there is none (a new archive). */
-export async function readManifest(dir: string): Promise<Manifest | undefined> {
+/**
+ * `<dir>/manifest.json`, its seal and invariants checked; undefined when there is none (a new
+ * archive). `unsealed`: written before manifests were sealed (and its files hashed).
+ */
+export async function openManifest(dir: string): Promise<{ manifest: Manifest; unsealed: boolean } | undefined> {
   const file = path.join(dir, MANIFEST_FILE);
   let text: string;
   try {
@@ -33,21 +37,22 @@ export async function readManifest(dir: string): Promise<Manifest | undefined> {
     if (isMissing(err)) return undefined;
     throw err;
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (err) {
-    throw corrupt(file, `it is not JSON (${(err as Error).message})`);
-  }
-  checkManifest(parsed, file);
-  return parsed;
+  const opened = openSealedJson(text);
+  if (opened.problem !== undefined) throw corrupt(file, opened.problem);
+  checkManifest(opened.value, file, opened.unsealed === true);
+  return { manifest: opened.value, unsealed: opened.unsealed === true };
 }
 
-/** Replaces `<dir>/manifest.json` atomically and durably. */
+/** `<dir>/manifest.json`, checked; undefined when there is none. */
+export async function readManifest(dir: string): Promise<Manifest | undefined> {
+  return (await openManifest(dir))?.manifest;
+}
+
+/** Replaces `<dir>/manifest.json` atomically and durably, sealed with its SHA-256. */
 export async function writeManifest(dir: string, manifest: Manifest): Promise<void> {
   const file = path.join(dir, MANIFEST_FILE);
   const temp = `${file}.${process.pid}.tmp`;
-  await writeFile(temp, `${JSON.stringify(manifest)}\n`);
+  await writeFile(temp, sealJson(manifest));
   await installFile(temp, file);
 }
 
@@ -56,7 +61,7 @@ export async function writeManifest(dir: string, manifest: Manifest): Promise<vo
  * after its range, and per partition contiguous from offset 0, so that the archive has no
  * gap and no double by construction.
  */
-export function checkManifest(value: unknown, where: string): asserts value is Manifest {
+export function checkManifest(value: unknown, where: string, unsealed = false): asserts value is Manifest {
   const m = value as Partial<Manifest> | null;
   if (m === null || typeof m !== 'object') throw corrupt(where, 'it is not an object');
   if (!isCount(m.generation)) throw corrupt(where, `generation is ${String(m.generation)}`);
@@ -72,6 +77,10 @@ export function checkManifest(value: unknown, where: string): asserts value is M
     if (!isCount(from) || !isCount(to) || from >= to) throw corrupt(where, `${what} covers [${String(from)}, ${String(to)})`);
     if (!isCount(records) || records < 1 || records > to - from) throw corrupt(where, `${what} has ${String(records)} records for [${from}, ${to})`);
     if (!isCount(bytes) || bytes < 1) throw corrupt(where, `${what}.bytes is ${String(bytes)}`);
+    // A manifest from before files were hashed has none; its files are hashed when it opens.
+    if (!(unsealed && f.sha256 === undefined) && !(typeof f.sha256 === 'string' && /^[0-9a-f]{64}$/.test(f.sha256))) {
+      throw corrupt(where, `${what}.sha256 is ${JSON.stringify(f.sha256)}`);
+    }
     if (f.path !== fileName(partition, from, to)) throw corrupt(where, `${what}.path is ${JSON.stringify(f.path)}, not ${fileName(partition, from, to)}`);
     if (partition < lastPartition) throw corrupt(where, `${what} is out of order (partition ${partition} after ${lastPartition})`);
     if (from !== next[partition]) {

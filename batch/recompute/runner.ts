@@ -3,7 +3,7 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { pino, type Logger } from 'pino';
 import { untilAborted } from '../../shared/async.js';
-import { BraidError } from '../../shared/errors.js';
+import { BraidError, isBraidError } from '../../shared/errors.js';
 import { JobRegistry, type JobContext, type JobInfo } from '../../shared/jobs.js';
 import type { Position } from '../../shared/log/position.js';
 import { compileView, type BatchVersion, type ViewTable } from '../../shared/views/index.js';
@@ -13,6 +13,7 @@ import { resolveBatchOptions, type BatchOptions, type BatchRunnerOptions } from 
 import { versionColumns } from './sql.js';
 import {
   ensureLayout,
+  checkVersionFiles,
   listVersions,
   publishCurrent,
   pruneVersions,
@@ -84,19 +85,47 @@ export class BatchRunner {
     });
   }
 
-  /** Removes a crashed run's leftovers and loads the published version, if any. */
+  /**
+   * Removes a crashed run's leftovers and loads the published version, if any. A version
+   * that fails its checks (a damaged pointer, version.json or view file) is derived data: it
+   * is discarded, the newest older one that loads serves instead (or none), and `recovered`
+   * tells the caller that a run should compute the views again.
+   */
   static async create(config: BatchRunnerOptions): Promise<BatchRunner> {
     const options = resolveBatchOptions(config);
     for (const view of config.views) versionColumns(view); // names that cannot be columns fail here, at start
     const layout = versionLayout(config.dataDir);
     await ensureLayout(layout);
-    const pointer = await readCurrent(layout);
-    const removed = await removeLeftovers(layout, pointer?.version);
     const runner = new BatchRunner(config, options, undefined);
+    const pointer = await readCurrent(layout).catch((err: unknown) => {
+      if (!isBraidError(err, 'version_corrupt')) throw err;
+      runner.#logger.error({ err }, 'batch: the pointer to the serving version is damaged; the newest version that loads serves instead');
+      runner.recovered = true;
+      return null;
+    });
+    // With a damaged pointer the serving number is unknown: no version counts as unpublished.
+    const removed = await removeLeftovers(layout, pointer === null ? Infinity : pointer?.version);
     if (removed.length > 0) runner.#logger.warn({ removed }, 'batch: removed what an interrupted run left');
-    if (pointer) runner.#current = await runner.#load(pointer);
+    const candidates = pointer === null ? (await listVersions(layout)).reverse() : pointer ? [pointer.version, ...(await listVersions(layout)).filter((v) => v < pointer.version).reverse()] : [];
+    for (const version of candidates) {
+      try {
+        const manifest = await readManifest(layout, version);
+        await checkVersionFiles(layout, manifest);
+        runner.#current = await runner.#load(manifest);
+        if (version !== pointer?.version) await publishCurrent(layout, { version, snapshot: manifest.snapshot, createdAt: manifest.createdAt });
+        break;
+      } catch (err) {
+        runner.#logger.error({ err, version }, `batch: version ${version} is damaged or cannot be loaded; it is discarded and a batch run computes the views again`);
+        await rm(path.join(layout.versionsDir, versionDirName(version)), { recursive: true, force: true });
+        runner.recovered = true;
+      }
+    }
+    if (runner.recovered && runner.#current === undefined) await rm(layout.currentFile, { force: true });
     return runner;
   }
+
+  /** True when create() discarded a damaged version: the views should be computed again (a run at start). */
+  recovered = false;
 
   /** The published version, loaded; undefined before the first run succeeds. */
   current(): BatchVersion | undefined {
@@ -147,7 +176,8 @@ export class BatchRunner {
     const snapshot = await this.#config.snapshotPosition();
     update({ snapshot });
     await untilAborted(this.#config.archive.waitFor(snapshot, signal), signal);
-    const archive = this.#config.archive.lease();
+    const source = this.#config.archive;
+    const archive = source.verify ? await source.verify(source.lease(), signal) : source.lease();
     /** what to remove if the run fails: the version being written, until it is published */
     let unpublished: string | undefined;
     try {
@@ -181,9 +211,10 @@ export class BatchRunner {
         dedupeWindowMs: dedupeWindowMs === Infinity ? 'forever' : dedupeWindowMs,
         views: Object.fromEntries(views.map((v) => [v.def.name, { definitionVersion: v.version, definition: v.def, ...result.views[v.def.name]! }])),
       };
-      unpublished = await sealVersion(layout, tempDir, manifest);
+      const sealed = await sealVersion(layout, tempDir, manifest);
+      unpublished = path.join(layout.versionsDir, versionDirName(version));
       // Loaded before it is published: a version that cannot be loaded never serves.
-      const loaded = await this.#load(manifest);
+      const loaded = await this.#load(sealed);
       signal.throwIfAborted();
       // From here the directory may be what CURRENT.json names (even if publishing throws
       // after the rename), so it is never removed by this run; create() sorts it out.
@@ -238,12 +269,6 @@ export class BatchRunner {
         if (!view) {
           this.#logger.warn({ view: name, version: pointer.version }, `batch version ${pointer.version} does not say how view "${name}" was defined; it is not served from this version`);
           continue;
-        }
-        if (view !== configured) {
-          this.#logger.info(
-            { view: name, version: pointer.version, served: stored.definitionVersion, configured: configured?.version ?? null },
-            `view "${name}" is defined differently now; the stored definition is served until a batch run computes the new one`,
-          );
         }
         tables.set(name, await loadViewTable(connection, path.join(dir, stored.file), view));
       }

@@ -6,4 +6,9 @@ export interface ArchiveSource {
   /** resolves once the archive holds every record below `position` */
   waitFor(position: Position, signal?: AbortSignal): Promise<void>;
   lease(): ArchiveLease;
+  /**
+   * Checks the leased files against their hashes and repairs what differs, returning a lease
+   * of whole files (releasing the given one). A run never reads a file that fails its hash.
+   */
+  verify?(lease: ArchiveLease, signal?: AbortSignal): Promise<ArchiveLease>;
 }

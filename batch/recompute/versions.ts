@@ -2,7 +2,7 @@ import type { ViewDefinition } from '../../shared/views/index.js';
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BraidError } from '../../shared/errors.js';
-import { isMissing, syncPath, writeFileDurably } from '../../shared/files.js';
+import { isMissing, openSealedJson, sealJson, sha256File, syncPath, writeFileDurably } from '../../shared/files.js';
 import type { Position } from '../../shared/log/types.js';
 
 /**
@@ -53,7 +53,17 @@ export interface VersionManifest extends CurrentPointer {
   /** the dedupe window the version was computed with, ms or 'forever' */
   readonly dedupeWindowMs: number | 'forever';
   /** per view: what it was computed with (the whole definition, so an older one can still be served) */
-  readonly views: Record<string, { readonly definitionVersion: string; readonly definition?: ViewDefinition; readonly rows: number; readonly file: string }>;
+  readonly views: Record<
+    string,
+    {
+      readonly definitionVersion: string;
+      readonly definition?: ViewDefinition;
+      readonly rows: number;
+      readonly file: string;
+      /** SHA-256 of the view's Parquet file, hex (absent in versions written before files were hashed) */
+      readonly sha256?: string;
+    }
+  >;
 }
 
 export async function readCurrent(layout: VersionLayout): Promise<CurrentPointer | undefined> {
@@ -64,7 +74,7 @@ export async function readCurrent(layout: VersionLayout): Promise<CurrentPointer
     if (isMissing(err)) return undefined;
     throw err;
   }
-  const pointer = parseJson(text, layout.currentFile) as Partial<CurrentPointer>;
+  const pointer = parseSealed(text, layout.currentFile) as Partial<CurrentPointer>;
   if (!Number.isSafeInteger(pointer.version) || typeof pointer.snapshot !== 'object' || typeof pointer.createdAt !== 'string') {
     throw corrupt(layout.currentFile, 'it lacks version, snapshot or createdAt');
   }
@@ -73,19 +83,35 @@ export async function readCurrent(layout: VersionLayout): Promise<CurrentPointer
 
 export async function readManifest(layout: VersionLayout, version: number): Promise<VersionManifest> {
   const file = path.join(layout.versionsDir, versionDirName(version), 'version.json');
-  return parseJson(await readFile(file, 'utf8'), file) as VersionManifest;
+  const text = await readFile(file, 'utf8').catch((err: unknown) => {
+    throw isMissing(err) ? corrupt(file, 'it is missing') : err;
+  });
+  const manifest = parseSealed(text, file) as Partial<VersionManifest>;
+  if (manifest.version !== version || typeof manifest.views !== 'object' || manifest.views === null) throw corrupt(file, `it does not describe version ${version}`);
+  return manifest as VersionManifest;
 }
 
-function parseJson(text: string, file: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw corrupt(file, (err as Error).message);
+/** Checks that every view file of a version is there with the hash its version.json lists. */
+export async function checkVersionFiles(layout: VersionLayout, manifest: VersionManifest): Promise<void> {
+  const dir = path.join(layout.versionsDir, versionDirName(manifest.version));
+  for (const [name, view] of Object.entries(manifest.views)) {
+    const file = path.join(dir, view.file);
+    const sha256 = await sha256File(file).catch((err: unknown) => {
+      throw isMissing(err) ? corrupt(file, `the file of view "${name}" is missing`) : err;
+    });
+    if (view.sha256 !== undefined && sha256 !== view.sha256) throw corrupt(file, `the file of view "${name}" does not match its SHA-256`);
   }
 }
 
+function parseSealed(text: string, file: string): unknown {
+  const opened = openSealedJson(text);
+  if (opened.problem !== undefined) throw corrupt(file, opened.problem);
+  return opened.value;
+}
+
+/** A version that fails its checks: derived data, so it is discarded and computed again (runner.ts). */
 function corrupt(file: string, why: string): BraidError {
-  return new BraidError('internal', `batch: ${file} is unreadable (${why}); restore it from the newest complete version directory or remove the batch directory to recompute`);
+  return new BraidError('version_corrupt', `batch: ${file} is damaged (${why}); the version is discarded and a batch run computes it again`);
 }
 
 /** Version numbers of the complete version directories, ascending. */
@@ -98,18 +124,23 @@ export async function listVersions(layout: VersionLayout): Promise<number[]> {
  * Seals a fully written temp version directory: fsyncs its files and its version.json,
  * then renames it to its number. Not yet serving: publishCurrent does that.
  */
-export async function sealVersion(layout: VersionLayout, tempDir: string, manifest: VersionManifest): Promise<string> {
-  for (const view of Object.values(manifest.views)) await syncPath(path.join(tempDir, view.file));
-  await writeFileDurably(tempDir, path.join(tempDir, 'version.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+export async function sealVersion(layout: VersionLayout, tempDir: string, unhashed: VersionManifest): Promise<VersionManifest> {
+  const views: Record<string, VersionManifest['views'][string]> = {};
+  for (const [name, view] of Object.entries(unhashed.views)) {
+    await syncPath(path.join(tempDir, view.file));
+    views[name] = { ...view, sha256: await sha256File(path.join(tempDir, view.file)) };
+  }
+  const manifest = { ...unhashed, views };
+  await writeFileDurably(tempDir, path.join(tempDir, 'version.json'), sealJson(manifest));
   const finalDir = path.join(layout.versionsDir, versionDirName(manifest.version));
   await rename(tempDir, finalDir);
   await syncPath(layout.versionsDir);
-  return finalDir;
+  return manifest;
 }
 
 /** Makes `pointer` the serving version: temp file, fsync, rename over CURRENT.json, fsync the directory. */
 export async function publishCurrent(layout: VersionLayout, pointer: CurrentPointer): Promise<void> {
-  await writeFileDurably(layout.batchDir, layout.currentFile, `${JSON.stringify(pointer, null, 2)}\n`);
+  await writeFileDurably(layout.batchDir, layout.currentFile, sealJson(pointer));
 }
 
 export async function ensureLayout(layout: VersionLayout): Promise<void> {

@@ -57,7 +57,10 @@ export class Verifier {
 
   /** Starts a verification and returns at once; `done` follows it. */
   start(trigger: Verification['trigger']): { id: string; done: Promise<Verification> } {
-    this.#jobs.admit(); // before the capture: a refused verification cuts nothing
+    // Before the capture, so that a refused verification cuts nothing: one verification at a
+    // time, and its replay must be able to start.
+    this.#jobs.admit();
+    this.#options.replayer.admit();
     const speed = this.#options.speed();
     if (!speed?.ready) throw new BraidError('not_ready', 'verification needs the speed layer (roles.speed) to be running and caught up');
     const capture = speed.capture();

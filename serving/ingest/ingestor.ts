@@ -1,6 +1,6 @@
 import { withTimeout } from '../../shared/async.js';
 import { BraidError } from '../../shared/errors.js';
-import { encodeEvent, recordKey, validateEvents, type EventLimits } from '../../shared/events/index.js';
+import { encodeEvent, recordKey, validateEvents, type EventLimits, type EventProblem } from '../../shared/events/index.js';
 import type { Appended, EventLog } from '../../shared/log/types.js';
 import type { IngestMetrics } from '../metrics/index.js';
 
@@ -35,7 +35,8 @@ export class Ingestor {
     this.#options = options;
   }
 
-  async ingest(input: readonly unknown[]): Promise<IngestResult> {
+  /** `found`: problems already found in the request's text (number literals), reported with the rest. */
+  async ingest(input: readonly unknown[], found: readonly EventProblem[] = []): Promise<IngestResult> {
     const { limits, metrics } = this.#options;
     if (input.length === 0) {
       throw new BraidError('invalid_body', 'the request holds no events; send at least one');
@@ -48,12 +49,13 @@ export class Ingestor {
     }
     const now = this.#options.now?.() ?? Date.now();
     const result = validateEvents(input, limits, now);
-    if (!result.ok) {
-      const invalid = new Set(result.problems.map((p) => p.index)).size;
+    const problems = [...(result.ok ? [] : result.problems), ...found].sort((a, b) => a.index - b.index); // stable: each event's own order stays
+    if (!result.ok || problems.length > 0) {
+      const invalid = new Set(problems.map((p) => p.index)).size;
       throw new BraidError(
         'invalid_events',
         `${invalid} of ${input.length} events are invalid, so nothing was appended; fix the events listed in "problems" and resend the whole request`,
-        { details: { problems: result.problems } },
+        { details: { problems } },
       );
     }
     const log = this.#options.log();

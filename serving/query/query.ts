@@ -1,3 +1,4 @@
+import { BraidError } from '../../shared/errors.js';
 import { GroupTable, absorbStates, bucketOf, Granularities, type CompiledView, type Granularity, type ViewRow, type ViewTable } from '../../shared/views/index.js';
 
 /** A query on one view (contract §8), parsed and checked against the view. */
@@ -12,6 +13,15 @@ export interface ViewQuery {
   /** dimension index → allowed values */
   readonly where: ReadonlyMap<number, ReadonlySet<string>>;
   readonly limit: number;
+  /** what the query may cost: groups read from its sources, and until when it may run (epoch ms) */
+  readonly budget?: QueryBudget;
+}
+
+export interface QueryBudget {
+  readonly maxGroups: number;
+  readonly deadline: number;
+  /** the settings to name in the error */
+  readonly timeoutMs: number;
 }
 
 export type AnswerRow = Record<string, unknown> & { bucket: string };
@@ -75,8 +85,13 @@ function aggregate(view: CompiledView, sources: ReadonlyArray<Iterable<ViewRow>>
   const { def } = view;
   const groups = new GroupTable(view.measures);
   const size = Granularities[q.granularity];
+  const budget = q.budget;
+  let scanned = 0;
+  let touched = 0;
   for (const source of sources) {
     for (const row of source) {
+      // The budget bounds how long one query holds the event loop, which ingest shares.
+      if (budget && (++scanned & 4_095) === 0) checkBudget(budget, touched);
       // A coarser bucket wholly inside [from, to) is what a half-open range means here:
       // rows are filtered on their own (finest) bucket, then rolled up.
       if (q.from !== undefined && row.bucket < q.from) continue;
@@ -90,12 +105,23 @@ function aggregate(view: CompiledView, sources: ReadonlyArray<Iterable<ViewRow>>
         }
       }
       if (!keep) continue;
+      if (budget && ++touched > budget.maxGroups) checkBudget(budget, touched);
       const bucket = size === Granularities[def.granularity] ? row.bucket : bucketOf(row.bucket, q.granularity);
       // The group's states start from init(): they are this query's own, absorbed in place.
       groups.mergeRow(bucket, q.groupBy.map((i) => row.dims[i] ?? null), row.states);
     }
   }
   return groups;
+}
+
+function checkBudget(budget: QueryBudget, touched: number): void {
+  const narrow = 'narrow it with from/to, where.<dimension> or fewer group_by dimensions, or ask a coarser granularity';
+  if (touched > budget.maxGroups) {
+    throw new BraidError('query_too_large', `the query merges more than ${budget.maxGroups} groups (query.maxGroups); ${narrow}`);
+  }
+  if (Date.now() > budget.deadline) {
+    throw new BraidError('query_too_large', `the query ran longer than ${budget.timeoutMs} ms (query.timeoutMs) and was stopped; ${narrow}`);
+  }
 }
 
 function present(view: CompiledView, groups: Groups, q: ViewQuery): AnswerRow[] {

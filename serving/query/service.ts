@@ -28,8 +28,12 @@ export class QueryService {
   readonly #views: Map<string, CompiledView>;
   readonly #sources: ViewSources;
 
-  constructor(sources: ViewSources) {
+  readonly #limits: { readonly maxGroups: number; readonly timeoutMs: number } | undefined;
+
+  /** `limits`: each query's budget (config `query`); none, unbounded */
+  constructor(sources: ViewSources, limits?: { readonly maxGroups: number; readonly timeoutMs: number }) {
     this.#sources = sources;
+    this.#limits = limits;
     this.#views = new Map(sources.views().map((v) => [v.def.name, v]));
   }
 
@@ -57,7 +61,9 @@ export class QueryService {
     const from = this.#sources.source(name, source);
     // The definition answered with may be an older one still being served while the
     // configured one is rebuilt (view evolution); parameters are checked against it.
-    const { query } = parseViewQuery(from.view, withSource);
+    const parsed = parseViewQuery(from.view, withSource).query;
+    const limits = this.#limits;
+    const query = limits ? { ...parsed, budget: { maxGroups: limits.maxGroups, timeoutMs: limits.timeoutMs, deadline: Date.now() + limits.timeoutMs } } : parsed;
     const rows = from.base ? answerQueryOver(from.view, from.base, from.live, query) : answerQuery(from.view, from.live, query);
     return { view: name, source, granularity: query.granularity, definitionVersion: from.view.version, position: from.position, batch: from.batch, rows };
   }

@@ -43,9 +43,9 @@ export function eventRoutes({ ingestor, metrics }: EventRoutesOptions): FastifyP
       async (request, reply) => {
         let n = 0;
         try {
-          const events = eventsOfBody(request.body);
+          const { events, problems } = eventsOfBody(request);
           n = events.length;
-          const result = await ingestor.ingest(events);
+          const result = await ingestor.ingest(events, problems);
           metrics.requests.inc({ outcome: 'accepted' });
           metrics.events.inc({ outcome: 'accepted' }, result.accepted);
           return reply.status(202).send({ accepted: result.accepted });

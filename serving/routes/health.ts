@@ -18,9 +18,9 @@ export interface HealthRoutesOptions {
   readonly roles?: ProcessState;
 }
 
-/** Liveness, readiness, status and the Prometheus endpoint. */
-export function healthRoutes({ log, registry, roles }: HealthRoutesOptions): FastifyPluginAsync {
-  return async (app) => {
+/** Liveness, readiness and the Prometheus endpoint (`probes`, always open), and the status page (`status`, a read). */
+export function healthRoutes({ log, registry, roles }: HealthRoutesOptions): { probes: FastifyPluginAsync; status: FastifyPluginAsync } {
+  const probes: FastifyPluginAsync = async (app) => {
     app.get('/healthz', { schema: { summary: 'Liveness: the process answers' } }, async () => ({ ok: true }));
 
     app.get('/readyz', { schema: { summary: 'Readiness: 503 until the log is open' } }, async () => {
@@ -32,6 +32,12 @@ export function healthRoutes({ log, registry, roles }: HealthRoutesOptions): Fas
       return { ready: true };
     });
 
+    app.get('/metrics', { schema: { summary: 'Prometheus metrics', hide: false } }, async (_request, reply) => {
+      const text = await registry.metrics();
+      return reply.type(registry.contentType).send(text);
+    });
+  };
+  const status: FastifyPluginAsync = async (app) => {
     app.get('/v1/status', { schema: { summary: 'Log end position and the state of each layer' } }, async () => {
       const current = log.current();
       if (!current) {
@@ -44,10 +50,6 @@ export function healthRoutes({ log, registry, roles }: HealthRoutesOptions): Fas
         ...(roles ? roles.status(end) : { archive: null, batch: null, speed: null }),
       };
     });
-
-    app.get('/metrics', { schema: { summary: 'Prometheus metrics', hide: false } }, async (_request, reply) => {
-      const text = await registry.metrics();
-      return reply.type(registry.contentType).send(text);
-    });
   };
+  return { probes, status };
 }

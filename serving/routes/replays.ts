@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
 import { BraidError } from '../../shared/errors.js';
 import type { Position } from '../../shared/log/position.js';
 import { ErrorBody, ReplayBody, ReplayRequest } from '../schemas.js';
@@ -20,11 +21,17 @@ export function replayWriteRoutes(replays: () => Replays): FastifyPluginAsync {
         schema: {
           summary: 'Start a Kappa replay',
           description: 'Reads the log from its beginning to `until` (a position; default the log end now) through the speed layer\'s fold into a separate store. 202 with its progress.',
-          body: Type.Optional(ReplayRequest),
+          body: ReplayRequest,
           response: { 202: ReplayBody, '4xx': ErrorBody, '5xx': ErrorBody },
         },
+        // The body is optional (fastify would hold an absent one against the schema): checked here.
+        validatorCompiler: () => () => true,
       },
       async (request, reply) => {
+        if (request.body !== undefined && !Value.Check(ReplayRequest, request.body)) {
+          const [first] = Value.Errors(ReplayRequest, request.body);
+          throw new BraidError('invalid_parameter', `body${first?.path.replace(/\//g, '.') ?? ''}: ${first?.message ?? 'not a replay request'}; send {} or {"until": {"0": 1200}}`);
+        }
         const until = (request.body as ReplayRequest | undefined)?.until;
         const info = await replays().start(until as Position | undefined);
         return reply.status(202).header('location', `/v1/replays/${info.id}`).send(info);

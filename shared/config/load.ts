@@ -4,7 +4,7 @@ import type { TSchema } from '@sinclair/typebox';
 import cron from 'node-cron';
 import { parse as parseYaml } from 'yaml';
 import { BraidError } from '../errors.js';
-import { ConfigSchema, SIZE_PATTERN, leafKeys, type BraidConfig } from './schema.js';
+import { ConfigSchema, SIZE_PATTERN, Scopes, leafKeys, type BraidConfig, type Scope } from './schema.js';
 import { parseViews, type ViewDefinition } from '../views/index.js';
 
 /** `server.port` → `BRAID_SERVER_PORT`, `log.kafka.brokers` → `BRAID_LOG_KAFKA_BROKERS`. */
@@ -29,9 +29,18 @@ export interface LoadOptions {
   readonly overrides?: Record<string, unknown>;
 }
 
+/** An API key with its name and scopes: a key given alone is named by its place and has every scope. */
+export interface ApiKey {
+  readonly name: string;
+  readonly key: string;
+  readonly scopes: readonly Scope[];
+}
+
 /** The config with what start-up derives: which log, and its partition count. */
 export type ResolvedConfig = BraidConfig & {
   log: BraidConfig['log'] & { kind: 'embedded' | 'kafka'; partitions: number };
+  /** auth.apiKeys, each with a name and scopes */
+  keys: ApiKey[];
   /** dedupe.window in ms; Infinity for forever */
   dedupeWindowMs: number;
   viewDefinitions: ViewDefinition[];
@@ -137,8 +146,18 @@ export function resolveConfig(
     throw new BraidError('invalid_config', `${(err as Error).message}\n  (set in ${sourceOf.get('views') ?? file})`, { cause: err });
   }
   const kind = config.log.kafka.brokers.length > 0 ? 'kafka' : 'embedded';
+  const keys = config.auth.apiKeys.map((k, i): ApiKey => (typeof k === 'string' ? { name: `key-${i + 1}`, key: k, scopes: Scopes } : k));
+  const names = keys.map((k) => k.name);
+  const problemsAfter: string[] = [];
+  if (new Set(names).size !== names.length) problemsAfter.push('auth.apiKeys: two keys have the same name; give each its own');
+  if (new Set(keys.map((k) => k.key)).size !== keys.length) problemsAfter.push('auth.apiKeys: a key is listed twice; list it once, with every scope it needs');
+  if (config.auth.reads === 'key' && !keys.some((k) => k.scopes.includes('read'))) {
+    problemsAfter.push('auth.reads is "key" but no key in auth.apiKeys has the read scope; add one, or set auth.reads to open');
+  }
+  if (problemsAfter.length > 0) throw new BraidError('invalid_config', `invalid configuration:\n  - ${problemsAfter.join('\n  - ')}`, { details: problemsAfter });
   return {
     ...config,
+    keys,
     log: { ...config.log, kind, partitions: config.log.partitions ?? (kind === 'kafka' ? 4 : 1) },
     dedupeWindowMs: parseDuration(config.dedupe.window),
     viewDefinitions: views,
@@ -159,8 +178,9 @@ function explain(message: string, value: unknown, path: string, leaves: Map<stri
 }
 
 function fromEnvString(raw: string, schema: TSchema): unknown {
-  // A list of objects (views) comes as YAML or JSON text.
-  if (schema.type === 'array' && (schema.items as TSchema | undefined)?.type === undefined) return parseYaml(raw);
+  // A list of anything (views) comes as YAML or JSON text; other lists comma-separated.
+  const items = schema.items as TSchema | undefined;
+  if (schema.type === 'array' && items?.type === undefined && items?.anyOf === undefined) return parseYaml(raw);
   if (schema.type === 'array') return raw.split(',').map((s) => s.trim()).filter(Boolean);
   const numeric = schema.type === 'integer' || schema.type === 'number';
   if (numeric) return /^-?\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : raw;

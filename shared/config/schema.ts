@@ -12,6 +12,22 @@ const Between = (minimum: number, maximum: number, d: number, description: strin
 export const SIZE_PATTERN = '^(\\d+(?:\\.\\d+)?)\\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$';
 export const Size = (d: string, description: string) => Type.String({ pattern: SIZE_PATTERN, default: d, description, hint: 'write a size such as 512MB or 2GB' });
 
+/** An API key as a client can send it in a header: 16 or more visible ASCII characters, no spaces. */
+const ApiKeyText = Type.String({ minLength: 16, pattern: '^[!-~]+$', hint: 'use 16 or more visible ASCII characters, no spaces (a header cannot carry others)' });
+
+export const Scopes = ['ingest', 'read', 'admin'] as const;
+export type Scope = (typeof Scopes)[number];
+
+/** A key with a name (what logs and the audit say instead of the secret) and its scopes. */
+const NamedApiKey = Type.Object(
+  {
+    name: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$', hint: 'name it with 1-64 of [A-Za-z0-9_.-]' }),
+    key: ApiKeyText,
+    scopes: Type.Array(Type.Union(Scopes.map((s) => Type.Literal(s))), { minItems: 1, uniqueItems: true, hint: `list one or more of ${Scopes.join(', ')}` }),
+  },
+  { additionalProperties: false },
+);
+
 /** A node-cron expression or "off"; checked with node-cron when the config loads. */
 const Schedule = (d: string, description: string) => Type.String({ minLength: 1, default: d, description, schedule: true });
 
@@ -44,6 +60,8 @@ export const ConfigSchema = Type.Object(
       {
         host: Type.String({ minLength: 1, default: '127.0.0.1', description: 'Address to listen on; 0.0.0.0 for every interface.' }),
         port: Type.Integer({ minimum: 0, maximum: 65_535, default: 8080, description: 'HTTP port; 0 picks a free one.' }),
+        bodyTimeoutMs: Between(100, 600_000, 30_000, 'A request body must arrive whole within this long (ms) of the request; then 408 and the connection closes.'),
+        shutdownTimeoutMs: Between(100, 600_000, 10_000, 'On SIGTERM, requests in flight get this long (ms) to finish; then open connections are closed and braid stops.'),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -69,9 +87,14 @@ export const ConfigSchema = Type.Object(
     ),
     auth: Type.Object(
       {
-        apiKeys: Type.Array(Type.String({ minLength: 16 }), {
+        apiKeys: Type.Array(Type.Union([ApiKeyText, NamedApiKey]), {
           default: [],
-          description: 'When non-empty, writes need one of these keys (Authorization: Bearer KEY or X-API-Key: KEY).',
+          description:
+            'When non-empty, writes need one of these keys (Authorization: Bearer KEY or X-API-Key: KEY): a key alone has every scope; {name, key, scopes} has those of ingest, read, admin.',
+        }),
+        reads: Type.Union([Type.Literal('open'), Type.Literal('key')], {
+          default: 'open',
+          description: 'key: queries, job and status reads need a key with the read scope too; open: they need none. Probes, /metrics and /docs stay open.',
         }),
       },
       { additionalProperties: false, default: {} },
@@ -80,9 +103,17 @@ export const ConfigSchema = Type.Object(
       {
         maxFutureMs: Positive(3_600_000, 'Events more than this far after now are rejected (ms).'),
         maxEventBytes: Positive(65_536, 'Largest serialised event (bytes).'),
+        maxDepth: Between(1, 1_000, 64, 'How deep the data of an event may nest objects and arrays (data itself is level 1).'),
         maxBatchEvents: Positive(10_000, 'Most events in one request.'),
         maxBodyBytes: Positive(16_777_216, 'Largest request body (bytes).'),
         appendTimeoutMs: Positive(10_000, 'A request waits at most this long for the log before answering 503 (ms).'),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    query: Type.Object(
+      {
+        maxGroups: Between(1_000, 1_000_000_000, 20_000_000, 'The most groups one query may merge from its sources (batch version, speed segments, replay) after its filters; more is a 413.'),
+        timeoutMs: Between(10, 600_000, 5_000, 'The longest one query may run (ms); longer is a 413. It bounds how long a query holds the event loop ingest shares.'),
       },
       { additionalProperties: false, default: {} },
     ),

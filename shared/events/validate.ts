@@ -1,3 +1,4 @@
+import { childPath } from './text.js';
 import { parseEventTime } from './time.js';
 import type { StoredEvent } from './event.js';
 
@@ -6,11 +7,14 @@ export interface EventLimits {
   readonly maxFutureMs: number;
   /** the stored (serialised) event's size limit; 64 KiB by default */
   readonly maxEventBytes: number;
+  /** how deep `data` may nest objects and arrays (`data` itself is level 1); 64 by default */
+  readonly maxDepth: number;
 }
 
 export const defaultEventLimits: EventLimits = {
   maxFutureMs: 3_600_000, // one hour
   maxEventBytes: 65_536, // 64 KiB
+  maxDepth: 64, // levels
 };
 
 /** One problem with one event of a request: which event, where in it, and why. */
@@ -103,19 +107,27 @@ function validateOne(
   }
 
   const data = obj.data;
+  let serialisable = true;
   if (data !== undefined) {
     if (data === null || typeof data !== 'object' || Array.isArray(data)) {
       problem('$.data', `must be a JSON object, got ${describe(data)}`);
     } else {
-      const found = scanData(data);
+      const found = scanData(data, limits.maxDepth);
       for (const path of found.forbidden) {
         problem(path, 'keys named __proto__, constructor or prototype are not allowed; rename the field');
       }
       for (const path of found.malformed) problem(path, NOT_WELL_FORMED);
+      for (const path of found.nonFinite) problem(path, 'is a number beyond the range of a double (it would be stored as null); send a finite number, or a string');
+      serialisable = found.tooDeep.length === 0;
+      for (const path of found.tooDeep) {
+        problem(path, `nests deeper than ${limits.maxDepth} levels of objects and arrays (ingest.maxDepth); flatten the data`);
+      }
     }
   }
 
   if (typeof id !== 'string' || typeof type !== 'string' || time === undefined) return undefined;
+  // Serialising data nested deeper than the limit could overflow the stack.
+  if (!serialisable) return undefined;
   const event: StoredEvent = {
     id,
     type,
@@ -131,32 +143,43 @@ function validateOne(
 }
 
 /**
- * Finds forbidden keys and strings (keys or values) that are not well-formed Unicode.
+ * Finds forbidden keys, strings (keys or values) that are not well-formed Unicode, numbers
+ * that are not finite, and values nested deeper than `maxDepth` (not descended into).
  * Iterative, so a deeply nested document cannot overflow the stack.
  */
-function scanData(root: object): { forbidden: string[]; malformed: string[] } {
+function scanData(root: object, maxDepth: number): { forbidden: string[]; malformed: string[]; nonFinite: string[]; tooDeep: string[] } {
   const forbidden: string[] = [];
   const malformed: string[] = [];
-  const stack: Array<[unknown, string]> = [[root, '$.data']];
+  const nonFinite: string[] = [];
+  const tooDeep: string[] = [];
+  const stack: Array<[unknown, string, number]> = [[root, '$.data', 1]];
   while (stack.length > 0) {
-    const [value, path] = stack.pop()!;
+    const [value, path, depth] = stack.pop()!;
     if (typeof value === 'string') {
       if (LONE_SURROGATE.test(value)) malformed.push(path);
       continue;
     }
+    if (typeof value === 'number') {
+      if (!Number.isFinite(value)) nonFinite.push(path);
+      continue;
+    }
     if (value === null || typeof value !== 'object') continue;
+    if (depth > maxDepth) {
+      tooDeep.push(path);
+      continue;
+    }
     if (Array.isArray(value)) {
-      value.forEach((item, i) => stack.push([item, `${path}[${i}]`]));
+      value.forEach((item, i) => stack.push([item, childPath(path, i), depth + 1]));
       continue;
     }
     for (const k of Object.keys(value)) {
-      const child = `${path}${/^[A-Za-z_$][\w$]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`}`;
+      const child = childPath(path, k);
       if (FORBIDDEN_KEYS.has(k)) forbidden.push(child);
       if (LONE_SURROGATE.test(k)) malformed.push(child);
-      stack.push([(value as Record<string, unknown>)[k], child]);
+      stack.push([(value as Record<string, unknown>)[k], child, depth + 1]);
     }
   }
-  return { forbidden: forbidden.sort(), malformed: malformed.sort() };
+  return { forbidden: forbidden.sort(), malformed: malformed.sort(), nonFinite: nonFinite.sort(), tooDeep: tooDeep.sort() };
 }
 
 function describe(v: unknown): string {

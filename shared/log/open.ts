@@ -19,7 +19,12 @@ export function openLogFromConfig(config: ResolvedConfig, logger: Logger): Promi
       logger: logger.child({ component: 'kafka' }),
     });
   }
-  return EmbeddedLog.open({ dir: path.join(config.dataDir, 'log'), partitions: config.log.partitions });
+  return EmbeddedLog.open({ dir: path.join(config.dataDir, 'log'), partitions: config.log.partitions }).then((log) => {
+    for (const cut of log.recovered) {
+      logger.warn(cut, `embedded log: cut ${cut.truncatedBytes} bytes off the end of partition ${cut.partition} (${cut.reason}): a write a crash cut short, never acknowledged`);
+    }
+    return log;
+  });
 }
 
 export function logHandleFromConfig(config: ResolvedConfig, logger: Logger): LogHandle {

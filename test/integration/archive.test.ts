@@ -1,4 +1,4 @@
-import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { ARCHIVE_COLUMNS, Archiver, fileName, MANIFEST_FILE, readManifest } from '../../batch/archive/index.js';
@@ -257,18 +257,53 @@ describe('archive checks at start', () => {
     expect((aheadErr as Error).message).toMatch(/covers offsets the log does not have/);
   });
 
-  it('refuses a manifest that lists a missing file, with archive_corrupt', async () => {
+  it.each([
+    ['is missing', async (file: string) => rm(file)],
+    ['has a flipped byte', async (file: string) => {
+      const bytes = await readFile(file);
+      bytes[bytes.length >> 1]! ^= 0x40;
+      await writeFile(file, bytes);
+    }],
+    ['is cut short', async (file: string) => truncate(file, 100)],
+  ])('archives a listed file that %s again from the log when it opens', async (_what, damage) => {
+    const logDir = path.join(tmp(), 'log');
+    const archiveDir = path.join(tmp(), 'archive');
+    await archiveSome(logDir, archiveDir, 1);
+    const listed = (await readManifest(archiveDir))!.files;
+    await damage(path.join(archiveDir, listed[0]!.path));
+
+    const log = await EmbeddedLog.open({ dir: logDir, partitions: 1 });
+    try {
+      const a = await Archiver.create({ log, dir: archiveDir });
+      const lease = a.lease();
+      try {
+        expect(lease.files.map((f) => f.path)).toEqual(listed.map((f) => f.path));
+        await expectArchived(lease.paths, log, lease.position);
+      } finally {
+        lease.release();
+        await a.stop();
+      }
+    } finally {
+      await log.close();
+    }
+  });
+
+  it('refuses a damaged file the log can no longer give again, with archive_corrupt naming it', async () => {
     const logDir = path.join(tmp(), 'log');
     const archiveDir = path.join(tmp(), 'archive');
     await archiveSome(logDir, archiveDir, 1);
     const listed = (await readManifest(archiveDir))!.files;
     await rm(path.join(archiveDir, listed[0]!.path));
-
-    const log = await EmbeddedLog.open({ dir: logDir, partitions: 1 });
-    const err = await Archiver.create({ log, dir: archiveDir }).catch((e: unknown) => e);
-    await log.close();
+    // A log that lost its first records (what retention will allow): the file cannot be made again.
+    const full = await EmbeddedLog.open({ dir: logDir, partitions: 1 });
+    const shortened = Object.create(full, {
+      read: { value: (options: Parameters<typeof full.read>[0]) => full.read({ ...options, from: { 0: (options?.from?.[0] ?? 0) + 1 } }) },
+    }) as typeof full;
+    const err = await Archiver.create({ log: shortened, dir: archiveDir }).catch((e: unknown) => e);
+    await full.close();
     expect(isBraidError(err, 'archive_corrupt')).toBe(true);
     expect((err as Error).message).toContain(listed[0]!.path);
+    expect((err as Error).message).toMatch(/no longer holds its \d+ records/);
   });
 
   it('rejects invalid options with invalid_config naming the option', async () => {

@@ -13,7 +13,7 @@ import type { Position } from '../../shared/log/types.js';
 import { covers } from '../../shared/log/position.js';
 import { makeTestApp, type TestApp } from '../support/app.js';
 import { topicsPerFile } from '../support/archive-fixtures.js';
-import { damageArchiveFile, expectAnswerMatches, LogMirror, SpeedRestarter } from '../support/interleaving-harness.js';
+import { blockRunScratch, damageArchiveFile, expectAnswerMatches, LogMirror, SpeedRestarter } from '../support/interleaving-harness.js';
 import { shopProfile, TestEvents } from '../support/events.js';
 import { interleavingViews, planQuery, Rng, type PlannedQuery } from '../support/interleaving-schedule.js';
 import { survivors, type RefView } from '../support/reference.js';
@@ -64,11 +64,15 @@ describe.each(['embedded', 'kafka'] as const)('Lambda answers under a seeded ran
     let verifications = 0;
     const events = new TestEvents(rng.int(0, 2 ** 31 - 1), { profile: shopProfile, prefix: `s${seed}` });
     const done: Record<StepKind, number> = Object.fromEntries(StepKinds.map((k) => [k, 0])) as Record<StepKind, number>;
-    const outcomes = { compared: 0, split: 0, notReady: 0, runsFailedAsMeant: 0, damagedRunsThatSucceeded: 0 };
+    const outcomes = { compared: 0, split: 0, notReady: 0, runsFailedAsMeant: 0, repairedRuns: 0 };
     /** runs expected to succeed, not yet seen over: each is checked once it is */
     let normalRuns: string[] = [];
-    /** the run going, if any; a damaged one carries the archive file to restore once it is over */
-    let active: { id: string; damaged?: { restore(): Promise<void> }; versionBefore?: number } | undefined;
+    /**
+     * The run going, if any. A `failing` run was started with its scratch space blocked and
+     * must fail; a `repairing` one over a damaged archive file, which it must archive again
+     * from the log and then succeed.
+     */
+    let active: { id: string; damaged?: { kind: 'failing' | 'repairing'; restore(): Promise<void> }; versionBefore?: number } | undefined;
 
     const post = async (body: object[], ctx: string) => {
       const payload = rng.chance(0.5) ? JSON.stringify(body) : JSON.stringify({ events: body });
@@ -143,28 +147,37 @@ describe.each(['embedded', 'kafka'] as const)('Lambda answers under a seeded ran
       normalRuns.push(active.id);
     };
 
-    /** Waits for the run going; a damaged run must fail (or, rarely, succeed: see below) and leave the version as it was. */
+    /** Waits for the run going: a failing run must fail and leave the version as it was; any other must succeed. */
     const finishActive = async (ctx: string) => {
       if (!active) return;
       const { id, damaged, versionBefore } = active;
       const info = await batch.wait(id);
       active = undefined;
       trace.push(`  run ${id} ${info.state} ${info.error?.split('\n')[0] ?? ''}`);
-      if (!damaged) {
+      await damaged?.restore();
+      if (damaged?.kind !== 'failing') {
         expect(info.state, `${ctx}: run ${info.id} failed: ${info.error}`).toBe('succeeded');
+        if (damaged) outcomes.repairedRuns++;
         return;
       }
-      await damaged.restore();
-      if (info.state === 'failed') {
-        outcomes.runsFailedAsMeant++;
-        expect(info.error, ctx).toMatch(/parquet|magic/i);
-        // Nothing else publishes while it runs (runs never overlap).
-        expect(batch.current()?.version, `${ctx}: a failed run changed the serving version`).toBe(versionBefore);
-      } else {
-        // Compaction had merged the file (read before it was damaged) ahead of the run's snapshot.
-        expect(info.state, ctx).toBe('succeeded');
-        outcomes.damagedRunsThatSucceeded++;
+      expect(info.state, ctx).toBe('failed');
+      outcomes.runsFailedAsMeant++;
+      expect(info.error, ctx).toMatch(/EEXIST|already exists/);
+      // Nothing else publishes while it runs (runs never overlap).
+      expect(batch.current()?.version, `${ctx}: a failed run changed the serving version`).toBe(versionBefore);
+    };
+
+    /** Starts a run that must fail (its scratch space blocked) or one over a damaged archive file. */
+    const startDamagedRun = async (ctx: string, kind: 'failing' | 'repairing') => {
+      await finishActive(ctx);
+      const damage = kind === 'failing' ? await blockRunScratch(t.config.dataDir) : await damageArchiveFile(node.archiver!, rng);
+      if (!damage) {
+        await startRun(ctx); // nothing archived yet: an ordinary run instead
+        return;
       }
+      const versionBefore = batch.current()?.version;
+      active = { id: batch.start('api').id, damaged: { kind, ...damage }, ...(versionBefore !== undefined ? { versionBefore } : {}) };
+      trace[trace.length - 1] += ` ${kind} ${'file' in damage ? damage.file : ''}`;
     };
 
     try {
@@ -191,19 +204,10 @@ describe.each(['embedded', 'kafka'] as const)('Lambda answers under a seeded ran
             if (!active) await startRun(ctx);
             await finishActive(ctx);
             break;
-          case 'failRun': {
-            // A run over a damaged archive file; it fails in the background while later steps go on.
-            await finishActive(ctx);
-            const damaged = await damageArchiveFile(node.archiver!, rng);
-            if (!damaged) {
-              await startRun(ctx); // nothing archived yet: an ordinary run instead
-              break;
-            }
-            const versionBefore = batch.current()?.version;
-            active = { id: batch.start('api').id, damaged, ...(versionBefore !== undefined ? { versionBefore } : {}) };
-            trace[trace.length - 1] += ` ${damaged.file}`;
+          case 'failRun':
+            // A run that fails, or one that must repair a damaged archive file, in the background while later steps go on.
+            await startDamagedRun(ctx, rng.chance(0.5) ? 'failing' : 'repairing');
             break;
-          }
           case 'restartSpeed':
             await speed.restart();
             if (rng.chance(0.5)) await speed.ready();
@@ -228,17 +232,17 @@ describe.each(['embedded', 'kafka'] as const)('Lambda answers under a seeded ran
         expectNormalRunsSucceeded(ctx);
       }
 
-      // A coda for what the random schedule may have missed (rarely): a damaged run that
-      // fails, and a restarted speed layer that must rebuild to a snapshot it did not cut
-      // (the run starts while the layer catches up, so its S is the log's end).
-      for (let i = 0; i < 5 && outcomes.runsFailedAsMeant === 0; i++) {
-        const ctx = `${label} coda ${i} failRun`;
-        await finishActive(ctx);
-        await post(events.batch(Date.now()), ctx);
-        const damaged = (await damageArchiveFile(node.archiver!, rng))!;
-        active = { id: batch.start('api').id, damaged, ...(batch.current() ? { versionBefore: batch.current()!.version } : {}) };
-        await finishActive(ctx);
-        await checkAll(ctx);
+      // A coda for what the random schedule may have missed (rarely): a run that fails, one
+      // that repairs a damaged file, and a restarted speed layer that must rebuild to a
+      // snapshot it did not cut (the run starts while the layer catches up, so its S is the log's end).
+      for (const kind of ['failing', 'repairing'] as const) {
+        for (let i = 0; i < 5 && (kind === 'failing' ? outcomes.runsFailedAsMeant : outcomes.repairedRuns) === 0; i++) {
+          const ctx = `${label} coda ${i} ${kind} run`;
+          await post(events.batch(Date.now()), ctx);
+          await startDamagedRun(ctx, kind);
+          await finishActive(ctx);
+          await checkAll(ctx);
+        }
       }
       for (let i = 0; i < 5 && speed.rebuilds === 0; i++) {
         const ctx = `${label} coda ${i} rebuild`;
@@ -269,7 +273,8 @@ describe.each(['embedded', 'kafka'] as const)('Lambda answers under a seeded ran
       console.info(`interleaving ${summary}`);
       for (const k of StepKinds) expect(done[k], `${summary}: no ${k} step`).toBeGreaterThan(0);
       expect(outcomes.split, `${summary}: no answer merged a batch version with speed rows`).toBeGreaterThan(0);
-      expect(outcomes.runsFailedAsMeant, `${summary}: no damaged run failed`).toBeGreaterThan(0);
+      expect(outcomes.runsFailedAsMeant, `${summary}: no run failed`).toBeGreaterThan(0);
+      expect(outcomes.repairedRuns, `${summary}: no run repaired a damaged archive file`).toBeGreaterThan(0);
       expect(speed.rebuilds, `${summary}: no restarted speed layer had to rebuild`).toBeGreaterThan(0);
       expect(verifications, `${summary}: verifications`).toBeGreaterThan(1);
       expect(survivors(mirror.records, end, windowMs).length, `${summary}: no duplicate in the log`).toBeLessThan(mirror.records.length);

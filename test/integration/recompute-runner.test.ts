@@ -135,7 +135,7 @@ describe('batch runner', () => {
     await mkdir(path.dirname(corrupt), { recursive: true });
     await writeFile(corrupt, 'PAR1 this is not parquet');
     for (const bad of [{ path: 'partition=9/corrupt.parquet' }, { path: 'partition=9/missing.parquet' }]) {
-      s.files = [...files, { ...bad, partition: 9, from: 0, to: 10, records: 10, bytes: 24 }];
+      s.files = [...files, { ...bad, partition: 9, from: 0, to: 10, records: 10, bytes: 24, sha256: '0'.repeat(64) }];
       const info = await runner.wait(runner.start('api').id);
       expect(info.state).toBe('failed');
       expect(info.error).toMatch(/parquet/i);

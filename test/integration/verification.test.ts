@@ -1,9 +1,12 @@
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
+import type { Manifest } from '../../batch/archive/index.js';
 import { DemoGenerator } from '../../shared/demo/generator.js';
+import { sealJson, sha256File } from '../../shared/files.js';
 import { makeTestApp, type TestApp } from '../support/app.js';
 import type { Verification } from '../../lambda/index.js';
 import { viewKey } from '../../shared/views/index.js';
@@ -26,8 +29,10 @@ const views = [
 ];
 
 const apps: TestApp[] = [];
+const dirs: string[] = [];
 afterEach(async () => {
   for (const t of apps.splice(0)) await t.close();
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
 
 async function setUp(settings: Record<string, unknown> = {}) {
@@ -137,12 +142,20 @@ describe('verification can fail', () => {
   });
 
   it('reports a record dropped from the archive as a difference in its view, bucket and group', async () => {
-    const t = await setUp();
-    await ingest(t, 1_500, 4);
-    await t.node!.archiver!.waitFor(await t.log().endPosition());
-    // Drop one purchase from the archive's Parquet, as a damaged master dataset would.
-    const archiveDir = path.join(t.config.dataDir, 'archive', 'partition=0');
-    const file = path.join(archiveDir, (await readdir(archiveDir)).find((f) => f.endsWith('.parquet'))!);
+    // A file damaged on disk fails its hash and is archived again from the log; what only
+    // verification can catch is an archive that lists a wrong file as whole (a writer's bug):
+    // the file rewritten without one record, and the manifest made to agree, while braid is down.
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'braid-dropped-'));
+    dirs.push(dataDir);
+    const first = await setUp({ dataDir });
+    await ingest(first, 1_500, 4);
+    await first.node!.archiver!.waitFor(await first.log().endPosition());
+    await first.close();
+    apps.splice(apps.indexOf(first), 1);
+    const archiveRoot = path.join(dataDir, 'archive');
+    const archiveDir = path.join(archiveRoot, 'partition=0');
+    const name = (await readdir(archiveDir)).find((f) => f.endsWith('.parquet'))!;
+    const file = path.join(archiveDir, name);
     const db = await DuckDBInstance.create(':memory:');
     const c = await db.connect();
     const victim = (await c.runAndReadAll(
@@ -153,6 +166,12 @@ describe('verification can fail', () => {
     const { rename } = await import('node:fs/promises');
     await rename(`${file}.new`, file);
     c.closeSync();
+    const manifest = JSON.parse(await readFile(path.join(archiveRoot, 'manifest.json'), 'utf8')) as Manifest & { sha256?: string };
+    delete manifest.sha256;
+    const files = manifest.files.map((f) => (f.path === `partition=0/${name}` ? { ...f, bytes: 0, sha256: '' } : f));
+    for (const f of files) if (f.path === `partition=0/${name}`) Object.assign(f, { bytes: (await stat(file)).size, sha256: await sha256File(file), records: f.records - 1 });
+    await writeFile(path.join(archiveRoot, 'manifest.json'), sealJson({ ...manifest, files }));
+    const t = await setUp({ dataDir });
     await batchRun(t);
     const v = await verify(t);
     expect(v.ok).toBe(false);

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { link, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { expect } from 'vitest';
 import type { Archiver } from '../../batch/archive/index.js';
 import { decodeEvent } from '../../shared/events/index.js';
@@ -135,16 +136,17 @@ export class SpeedRestarter {
 
 /**
  * Replaces one archived Parquet file by bytes that are not Parquet — what a bad disk or a
- * careless operator leaves — so that a batch run reading it fails. The file is swapped
- * atomically both ways (a hard link keeps the original), and the archive snapshot taken
- * here holds a lease, so compaction cannot delete the original meanwhile. The file chosen
- * starts at offset 0 of its partition, so every later S covers part of it.
+ * careless operator leaves — so that the next batch run finds it failing its hash and
+ * archives it again from the log. The file is swapped atomically (a hard link keeps the
+ * original while the run goes), and the archive lease taken here holds it, so compaction
+ * cannot delete the original meanwhile. The file chosen starts at offset 0 of its partition,
+ * so every later S covers part of it.
  */
 export async function damageArchiveFile(archiver: Archiver, rng: Rng): Promise<{ file: string; restore(): Promise<void> } | undefined> {
-  const snapshot = archiver.lease();
-  const firsts = snapshot.files.flatMap((f, i) => (f.from === 0 ? [snapshot.paths[i]!] : []));
+  const lease = archiver.lease();
+  const firsts = lease.files.flatMap((f, i) => (f.from === 0 ? [lease.paths[i]!] : []));
   if (firsts.length === 0) {
-    snapshot.release();
+    lease.release();
     return undefined;
   }
   const file = rng.pick(firsts);
@@ -156,11 +158,23 @@ export async function damageArchiveFile(archiver: Archiver, rng: Rng): Promise<{
   await rename(garbage, file);
   return {
     file,
+    // The run archived the file again: only the link to the original is left to remove.
     async restore() {
-      await rename(intact, file);
-      snapshot.release();
+      await rm(intact, { force: true });
+      lease.release();
     },
   };
+}
+
+/**
+ * Makes the next batch run fail: a file where the run's DuckDB scratch directory goes, so it
+ * cannot start computing. The run removes its scratch space when it ends, the file with it.
+ */
+export async function blockRunScratch(dataDir: string): Promise<{ restore(): Promise<void> }> {
+  const scratch = path.join(dataDir, 'batch', 'tmp');
+  await rm(scratch, { recursive: true, force: true });
+  await writeFile(scratch, 'not a directory');
+  return { restore: () => rm(scratch, { recursive: true, force: true }) };
 }
 
 const HLL_REGISTERS = 2 ** 14;

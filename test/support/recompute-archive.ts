@@ -1,8 +1,9 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BIGINT, DuckDBDataChunk, DuckDBInstance, INTEGER, VARCHAR, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
 import { fileName, type ArchiveFile, type ArchiveLease } from '../../batch/archive/index.js';
 import type { StoredEvent } from '../../shared/events/index.js';
+import { sha256File } from '../../shared/files.js';
 import type { Position } from '../../shared/log/types.js';
 import type { ArchiveSource } from '../../batch/recompute/index.js';
 
@@ -85,7 +86,7 @@ export class TestArchiveWriter {
     appender.flushSync();
     appender.closeSync();
     await c.run(`COPY rows TO $target (FORMAT parquet, COMPRESSION zstd)`, { target });
-    this.files.push({ path: relative, partition, from, to, records: records.length, bytes: 0 });
+    this.files.push({ path: relative, partition, from, to, records: records.length, bytes: (await stat(target)).size, sha256: await sha256File(target) });
   }
 }
 

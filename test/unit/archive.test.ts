@@ -7,7 +7,7 @@ import { isBraidError } from '../../shared/errors.js';
 import { encodeEvent, type StoredEvent } from '../../shared/events/index.js';
 
 function file(partition: number, from: number, to: number, records = to - from): ArchiveFile {
-  return { path: fileName(partition, from, to), partition, from, to, records, bytes: 100 };
+  return { path: fileName(partition, from, to), partition, from, to, records, bytes: 100, sha256: '0'.repeat(64) };
 }
 
 /** Files of one partition, contiguous from `start`, with the given record counts. */

@@ -51,10 +51,12 @@ describe('configuration', () => {
         (schema.type === 'array'
           ? ['abcdefghijklmnopq', ['abcdefghijklmnopq']]
           : schema.type === 'integer'
-            ? ['7', 7]
+            ? ((n) => [String(n), n])(Math.max(7, (schema.minimum as number | undefined) ?? 7))
             : schema.type === 'boolean'
               ? ['false', false]
-              : ['v', 'v']);
+              : Array.isArray(schema.anyOf) && 'const' in schema.anyOf[0]
+                ? [String(schema.anyOf[0].const), schema.anyOf[0].const]
+                : ['v', 'v']);
       const c = resolveConfig({}, { [envName(path)]: text }) as unknown as Record<string, unknown>;
       const got = path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], c);
       expect(got, path).toEqual(expected);

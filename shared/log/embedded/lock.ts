@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, readFile, realpath, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, realpath, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BraidError } from '../../errors.js';
 import { ignoreMissing, isErrno, unlinkIfPresent } from './files.js';
@@ -37,7 +37,10 @@ export class LogLock {
     try {
       const me: Owner = { pid: process.pid, startTime: (await procStat(process.pid))?.startTime };
       for (let attempt = 0; attempt < 5; attempt++) {
-        if (await createLockFile(path, JSON.stringify(me))) return new LogLock(path, key);
+        if (await createLockFile(path, JSON.stringify(me))) {
+          await removeDeadTempFiles(dir);
+          return new LogLock(path, key);
+        }
         const text = await readFile(path, 'utf8').catch(ignoreMissing);
         if (text === undefined) continue; // released meanwhile
         const owner = parseOwner(text);
@@ -57,10 +60,28 @@ export class LogLock {
   }
 }
 
+/** `lock.<pid>.<random>.tmp` files of processes that died before they could remove them. */
+async function removeDeadTempFiles(dir: string): Promise<void> {
+  for (const name of await readdir(dir)) {
+    const m = /^lock\.(\d+)\.[0-9a-f]+\.tmp$/.exec(name);
+    if (m && Number(m[1]) !== process.pid && !pidAlive(Number(m[1]))) await unlinkIfPresent(join(dir, name));
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return isErrno(err, 'EPERM');
+  }
+}
+
 async function createLockFile(path: string, content: string): Promise<boolean> {
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(tmp, content);
   try {
+    // Inside the try: a write that fails (a full disk) may still have created the file.
+    await writeFile(tmp, content);
     await link(tmp, path);
     return true;
   } catch (err) {

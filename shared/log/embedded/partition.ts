@@ -111,6 +111,11 @@ export class Partition {
     let recovery: Recovery | undefined;
     const handle = await open(lastPath, 'r+');
     try {
+      // A bad frame with whole frames after it is damage inside the log, not a write the
+      // crash cut short: cutting there would drop acknowledged records, so the open refuses.
+      if (scan.problem && (await wholeFrameAfter(lastPath, scan.size, scan.endOffset))) {
+        throw corrupt(lastPath, scan.size, `${scan.problem}, with whole records after it: the segment is damaged, not torn by a crash`);
+      }
       if (scan.problem) {
         recovery = {
           partition: id,
@@ -359,6 +364,23 @@ async function scanSegment(path: string, base: number, options: PartitionOptions
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * Whether a whole, valid frame of an offset at or after `next` starts anywhere after byte
+ * `from` of the file. A crash can only leave a short or garbled last write, never whole
+ * records after it.
+ */
+async function wholeFrameAfter(path: string, from: number, next: number): Promise<boolean> {
+  const rest = await readFile(path).then((b) => b.subarray(from + 1));
+  for (let at = 0; at + FRAME_HEADER_BYTES < rest.length; at++) {
+    // Cheap tests first (a plausible length, the format byte, a plausible offset), the CRC last.
+    const bodyBytes = rest.readUInt32BE(at);
+    if (bodyBytes < 21 || at + FRAME_HEADER_BYTES + bodyBytes > rest.length || rest[at + FRAME_HEADER_BYTES] !== 1) continue;
+    const decoded = decodeFrame(rest, at);
+    if (decoded.status === 'ok' && decoded.record.offset >= next) return true;
+  }
+  return false;
 }
 
 /** The append time of the last record of a sealed segment (0 if it has none). */
