@@ -1,19 +1,42 @@
 import { BraidError } from '../../shared/errors.js';
 import { GroupTable, absorbStates, bucketOf, Granularities, type CompiledView, type Granularity, type ViewRow, type ViewTable } from '../../shared/views/index.js';
 
-/** A query on one view (contract §8), parsed and checked against the view. */
+/** A dimension filter: the values it lists, and whether it lists null (a missing value) too. */
+export interface DimFilter {
+  readonly values: ReadonlySet<string>;
+  readonly null: boolean;
+}
+
+export type HavingOp = 'gt' | 'gte' | 'lt' | 'lte' | 'eq' | 'ne';
+
+/** One key of `order_by`: the bucket, a dimension (its place in `groupBy`), or a measure (a quantile's `q`). */
+export interface OrderKey {
+  readonly kind: 'bucket' | 'dimension' | 'measure';
+  readonly index: number;
+  readonly q?: string;
+  readonly desc: boolean;
+}
+
+/** A query on one view (contract §10), parsed and checked against the view. */
 export interface ViewQuery {
   /** inclusive, epoch ms */
   readonly from?: number;
   /** exclusive, epoch ms */
   readonly to?: number;
-  readonly granularity: Granularity;
+  /** `all`: one bucket for the whole range */
+  readonly granularity: Granularity | 'all';
   /** indexes into the view's dimensions, in answer order */
   readonly groupBy: readonly number[];
-  /** dimension index → allowed values */
-  readonly where: ReadonlyMap<number, ReadonlySet<string>>;
+  /** dimension index → the values it must equal one of */
+  readonly where: ReadonlyMap<number, DimFilter>;
+  /** dimension index → the values it must equal none of */
+  readonly whereNot: ReadonlyMap<number, DimFilter>;
+  /** on the merged results */
+  readonly having: ReadonlyArray<{ readonly measure: number; readonly q?: string; readonly op: HavingOp; readonly value: number }>;
+  readonly orderBy: readonly OrderKey[];
   readonly limit: number;
-  /** what the query may cost: groups read from its sources, and until when it may run (epoch ms) */
+  readonly offset: number;
+  /** what the query may cost: groups merged, and until when it may run (epoch ms) */
   readonly budget?: QueryBudget;
 }
 
@@ -26,16 +49,29 @@ export interface QueryBudget {
 
 export type AnswerRow = Record<string, unknown> & { bucket: string };
 
-type Groups = ReadonlyMap<string, ViewRow>;
+/** The rows of an answer, how many groups there were before offset and limit, and whether limit cut some. */
+export interface Answered {
+  readonly rows: AnswerRow[];
+  readonly groups: number;
+  readonly truncated: boolean;
+}
+
+/** The groups of a query shape, and (for granularity `all`) the first bucket that held data. */
+interface Rolled {
+  readonly table: GroupTable;
+  readonly first: number;
+}
 
 /**
- * Merges the rows of every source (a batch version, the speed layer's accumulators, a
- * replay) group by group, rolling up to the asked granularity and dimensions by merging
- * measure states — so distinct counts and quantiles stay correct when rolled up — and
- * only then turns states into results.
+ * Answers a query (contract §10) in its order of steps: select the rows of every source (a
+ * batch version, the speed layer's segments, a replay) by range and filters; merge them
+ * group by group into the asked granularity and dimensions by merging measure states — so
+ * distinct counts and quantiles stay right when rolled up; and only then filter on results
+ * (`having`), order, and cut (`offset`, `limit`). So a top-N over batch + speed is exact.
  */
-export function answerQuery(view: CompiledView, sources: ReadonlyArray<Iterable<ViewRow>>, q: ViewQuery): AnswerRow[] {
-  return present(view, aggregate(view, sources, q).rows, q);
+export function answerQuery(view: CompiledView, sources: ReadonlyArray<Iterable<ViewRow>>, q: ViewQuery): Answered {
+  const rolled = aggregate(view, sources, q);
+  return present(view, rolled.table.rows, q, rolled.first);
 }
 
 // A batch table never changes once loaded, so its roll-up for a query shape is kept (per
@@ -43,10 +79,10 @@ export function answerQuery(view: CompiledView, sources: ReadonlyArray<Iterable<
 // Only real roll-ups are kept (coarser buckets or fewer dimensions: a query at the view's
 // own shape would copy the table for nothing), and all kept roll-ups of a table together
 // hold at most as many groups as the table itself.
-const rollups = new WeakMap<ViewTable, { entries: Map<string, GroupTable>; groups: number }>();
+const rollups = new WeakMap<ViewTable, { entries: Map<string, Rolled>; groups: number }>();
 
 /** answerQuery for an immutable base table plus live sources, reusing the base's roll-up. */
-export function answerQueryOver(view: CompiledView, base: ViewTable, live: ReadonlyArray<Iterable<ViewRow>>, q: ViewQuery): AnswerRow[] {
+export function answerQueryOver(view: CompiledView, base: ViewTable, live: ReadonlyArray<Iterable<ViewRow>>, q: ViewQuery): Answered {
   const rollsUp = q.granularity !== view.def.granularity || q.groupBy.length < view.def.dimensions.length;
   if (!rollsUp) return answerQuery(view, [base.rows.values(), ...live], q);
   let cache = rollups.get(base);
@@ -54,64 +90,72 @@ export function answerQueryOver(view: CompiledView, base: ViewTable, live: Reado
     cache = { entries: new Map(), groups: 0 };
     rollups.set(base, cache);
   }
-  const key = JSON.stringify([q.from, q.to, q.granularity, q.groupBy, [...q.where].map(([i, v]) => [i, [...v].sort()]).sort()]);
-  let baseGroups = cache.entries.get(key);
-  if (!baseGroups) {
-    baseGroups = aggregate(view, [base.rows.values()], q);
+  // The shape: what selects and groups rows; having, order and the cut come after the merge.
+  const filters = (m: ReadonlyMap<number, DimFilter>) => [...m].map(([i, f]) => [i, [...f.values].sort(), f.null]).sort();
+  const key = JSON.stringify([q.from, q.to, q.granularity, q.groupBy, filters(q.where), filters(q.whereNot)]);
+  let baseRolled = cache.entries.get(key);
+  if (!baseRolled) {
+    baseRolled = aggregate(view, [base.rows.values()], q);
+    const size = baseRolled.table.size;
     const limit = Math.max(base.size, 1_000);
-    for (const [oldest, groups] of cache.entries) {
-      if (cache.groups + baseGroups.size <= limit) break;
+    for (const [oldest, rolled] of cache.entries) {
+      if (cache.groups + size <= limit) break;
       cache.entries.delete(oldest);
-      cache.groups -= groups.size;
+      cache.groups -= rolled.table.size;
     }
-    if (cache.groups + baseGroups.size <= limit) {
-      cache.entries.set(key, baseGroups);
-      cache.groups += baseGroups.size;
+    if (cache.groups + size <= limit) {
+      cache.entries.set(key, baseRolled);
+      cache.groups += size;
     }
   }
   // The live groups are this request's own: the cached base states are absorbed into them,
   // never the other way round.
-  const merged = new Map(baseGroups.rows);
-  for (const [k, g] of aggregate(view, live, q).rows) {
-    const b = baseGroups.rows.get(k);
+  const baseGroups = baseRolled.table.rows;
+  const merged = new Map(baseGroups);
+  const liveRolled = aggregate(view, live, q);
+  for (const [k, g] of liveRolled.table.rows) {
+    const b = baseGroups.get(k);
     if (b) absorbStates(view.measures, g.states, b.states);
     merged.set(k, g);
   }
-  return present(view, merged, q);
+  return present(view, merged, q, Math.min(baseRolled.first, liveRolled.first));
 }
 
-/** The rows of `sources` in range and filter, rolled up to the query's bucket and dimensions. */
-function aggregate(view: CompiledView, sources: ReadonlyArray<Iterable<ViewRow>>, q: ViewQuery): GroupTable {
+function matches(filter: DimFilter, value: string | null | undefined): boolean {
+  return value === null || value === undefined ? filter.null : filter.values.has(value);
+}
+
+/** The rows of `sources` in range and filters, rolled up to the query's bucket and dimensions. */
+function aggregate(view: CompiledView, sources: ReadonlyArray<Iterable<ViewRow>>, q: ViewQuery): Rolled {
   const { def } = view;
   const groups = new GroupTable(view.measures);
-  const size = Granularities[q.granularity];
+  const all = q.granularity === 'all';
+  const same = !all && Granularities[q.granularity as Granularity] === Granularities[def.granularity];
   const budget = q.budget;
+  let first = Infinity;
   let scanned = 0;
   let touched = 0;
   for (const source of sources) {
-    for (const row of source) {
+    rows: for (const row of source) {
       // The budget bounds how long one query holds the event loop, which ingest shares.
       if (budget && (++scanned & 4_095) === 0) checkBudget(budget, touched);
       // A coarser bucket wholly inside [from, to) is what a half-open range means here:
       // rows are filtered on their own (finest) bucket, then rolled up.
       if (q.from !== undefined && row.bucket < q.from) continue;
       if (q.to !== undefined && row.bucket >= q.to) continue;
-      let keep = true;
-      for (const [i, values] of q.where) {
-        const v = row.dims[i];
-        if (v === null || v === undefined || !values.has(v)) {
-          keep = false;
-          break;
-        }
+      for (const [i, filter] of q.where) if (!matches(filter, row.dims[i])) continue rows;
+      for (const [i, filter] of q.whereNot) {
+        // A missing (null) dimension equals none of the listed values: it is kept, unless null is listed.
+        if (matches(filter, row.dims[i])) continue rows;
       }
-      if (!keep) continue;
       if (budget && ++touched > budget.maxGroups) checkBudget(budget, touched);
-      const bucket = size === Granularities[def.granularity] ? row.bucket : bucketOf(row.bucket, q.granularity);
+      if (row.bucket < first) first = row.bucket;
+      const bucket = all ? 0 : same ? row.bucket : bucketOf(row.bucket, q.granularity as Granularity);
       // The group's states start from init(): they are this query's own, absorbed in place.
       groups.mergeRow(bucket, q.groupBy.map((i) => row.dims[i] ?? null), row.states);
     }
   }
-  return groups;
+  return { table: groups, first };
 }
 
 function checkBudget(budget: QueryBudget, touched: number): void {
@@ -124,29 +168,119 @@ function checkBudget(budget: QueryBudget, touched: number): void {
   }
 }
 
-function present(view: CompiledView, groups: Groups, q: ViewQuery): AnswerRow[] {
+/** One group on its way out: its results are computed once, and only those the query reads. */
+interface Candidate {
+  readonly row: ViewRow;
+  readonly results: unknown[];
+}
+
+function resultOf(view: CompiledView, c: Candidate, measure: number, q?: string): number | null {
+  if (c.results[measure] === undefined) c.results[measure] = view.measures[measure]!.result(c.row.states[measure]);
+  const r = c.results[measure] as number | Record<string, number | null> | null;
+  if (q !== undefined) return r === null ? null : ((r as Record<string, number | null>)[q] ?? null);
+  return typeof r === 'number' ? r : null;
+}
+
+const OPS: Record<HavingOp, (a: number, b: number) => boolean> = {
+  gt: (a, b) => a > b,
+  gte: (a, b) => a >= b,
+  lt: (a, b) => a < b,
+  lte: (a, b) => a <= b,
+  eq: (a, b) => a === b,
+  ne: (a, b) => a !== b,
+};
+
+/** Compares two values of a key: nulls last whichever the direction. */
+function compareValues(a: string | number | null, b: string | number | null, desc: boolean): number {
+  if (a === b) return 0;
+  if (a === null) return 1;
+  if (b === null) return -1;
+  const c = a < b ? -1 : 1;
+  return desc ? -c : c;
+}
+
+function present(view: CompiledView, groups: ReadonlyMap<string, ViewRow>, q: ViewQuery, first: number): Answered {
   const { measures, measureNames, def } = view;
-  const ordered = [...groups.values()].sort((a, b) => a.bucket - b.bucket || compareDims(a.dims, b.dims));
-  return ordered.slice(0, q.limit).map((g) => {
-    const out: AnswerRow = { bucket: new Date(g.bucket).toISOString() };
+  // `having` on the merged results; a null result compares as SQL's NULL does: it is dropped.
+  let candidates: Candidate[] = [];
+  for (const row of groups.values()) {
+    const c: Candidate = { row, results: new Array(measures.length) };
+    let keep = true;
+    for (const h of q.having) {
+      const v = resultOf(view, c, h.measure, h.q);
+      if (v === null || !OPS[h.op](v, h.value)) {
+        keep = false;
+        break;
+      }
+    }
+    if (keep) candidates.push(c);
+  }
+  const valueOf = (c: Candidate, key: OrderKey): string | number | null =>
+    key.kind === 'bucket' ? c.row.bucket : key.kind === 'dimension' ? (c.row.dims[key.index] ?? null) : resultOf(view, c, key.index, key.q);
+  const compare = (a: Candidate, b: Candidate): number => {
+    for (const key of q.orderBy) {
+      const c = compareValues(valueOf(a, key), valueOf(b, key), key.desc);
+      if (c !== 0) return c;
+    }
+    // Ties (and the default order): bucket, then the dimensions, ascending, nulls last.
+    if (a.row.bucket !== b.row.bucket) return a.row.bucket - b.row.bucket;
+    for (let i = 0; i < a.row.dims.length; i++) {
+      const c = compareValues(a.row.dims[i] ?? null, b.row.dims[i] ?? null, false);
+      if (c !== 0) return c;
+    }
+    return 0;
+  };
+  const total = candidates.length;
+  const wanted = q.offset + q.limit;
+  // A top-N of a large answer keeps a bounded heap instead of sorting every group.
+  candidates = wanted * 8 < total ? smallest(candidates, wanted, compare) : candidates.sort(compare);
+  const page = candidates.slice(q.offset, wanted);
+  const all = q.granularity === 'all';
+  const allBucket = q.from ?? (Number.isFinite(first) ? first : 0);
+  const rows = page.map((c) => {
+    const out: AnswerRow = { bucket: new Date(all ? allBucket : c.row.bucket).toISOString() };
     q.groupBy.forEach((dimIndex, j) => {
-      out[def.dimensions[dimIndex]!] = g.dims[j];
+      out[def.dimensions[dimIndex]!] = c.row.dims[j];
     });
     measureNames.forEach((name, i) => {
-      out[name] = measures[i]!.result(g.states[i]);
+      out[name] = c.results[i] !== undefined ? c.results[i] : measures[i]!.result(c.row.states[i]);
     });
     return out;
   });
+  return { rows, groups: total, truncated: wanted < total };
 }
 
-function compareDims(a: readonly (string | null)[], b: readonly (string | null)[]): number {
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i] ?? null;
-    const y = b[i] ?? null;
-    if (x === y) continue;
-    if (x === null) return 1; // nulls last, as in SQL's default for ascending order
-    if (y === null) return -1;
-    return x < y ? -1 : 1;
+/** The `k` smallest items by `compare`, in order: a max-heap of `k`, one pass. */
+function smallest<T>(items: readonly T[], k: number, compare: (a: T, b: T) => number): T[] {
+  const heap: T[] = [];
+  const up = (i: number) => {
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (compare(heap[i]!, heap[parent]!) <= 0) return;
+      [heap[i], heap[parent]] = [heap[parent]!, heap[i]!];
+      i = parent;
+    }
+  };
+  const down = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let top = i;
+      if (l < heap.length && compare(heap[l]!, heap[top]!) > 0) top = l;
+      if (r < heap.length && compare(heap[r]!, heap[top]!) > 0) top = r;
+      if (top === i) return;
+      [heap[i], heap[top]] = [heap[top]!, heap[i]!];
+      i = top;
+    }
+  };
+  for (const item of items) {
+    if (heap.length < k) {
+      heap.push(item);
+      up(heap.length - 1);
+    } else if (k > 0 && compare(item, heap[0]!) < 0) {
+      heap[0] = item;
+      down(0);
+    }
   }
-  return 0;
+  return heap.sort(compare);
 }

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'v
 import type { Position } from '../../shared/log/types.js';
 import { makeTestApp, total, type TestApp } from '../support/app.js';
 import { topicsPerFile } from '../support/archive-fixtures.js';
-import { expectRowsMatch, referenceRows, survivors, type RefRecord, type RefView } from '../support/reference.js';
+import { expectRowsMatch, expectSameOrder, isOrdered, referenceAnswer, referenceRows, survivors, type RefRecord, type RefView } from '../support/reference.js';
 import { TestEvents } from '../support/events.js';
 import { GT_T0, groundTruthFilters, groundTruthViews, type GtEvent } from '../support/ground-truth-events.js';
 import { LogMirror, expectDistinctMatch, expectSameAnswer, logCases, queriesFor, queryUrl, withoutDistinct } from '../support/ground-truth-check.js';
@@ -112,8 +112,17 @@ describe.each(variants)('the views on the $log', ({ partitions, settings }) => {
         const body = res.json();
         expect(body.position, `${context}: position`).toEqual(position);
         if (batch !== undefined) expect(body.batch?.snapshot ?? null, `${context}: batch snapshot`).toEqual(batch);
-        const expected = referenceRows(view, counted, q);
         const groupBy = q.groupBy ?? view.dimensions ?? [];
+        let expected = referenceRows(view, counted, q);
+        if (isOrdered(q)) {
+          const answer = referenceAnswer(view, counted, q);
+          expect(body.groups, `${context}: groups`).toBe(answer.groups);
+          expect(body.truncated, `${context}: truncated`).toBe((q.offset ?? 0) + (q.limit ?? 100_000) < answer.groups);
+          expectSameOrder(body.rows, answer.rows, groupBy, context);
+          expected = answer.rows;
+        } else {
+          expect(body.groups, `${context}: groups`).toBe(expected.length);
+        }
         expectRowsMatch(withoutDistinct(view), body.rows, expected, groupBy, context);
         expectDistinctMatch(view, body.rows, expected, groupBy, context);
         answers?.set(queryUrl(view.name, q, 'lambda'), body.rows);

@@ -62,15 +62,56 @@ export function queriesFor(view: RefView, T0: number, filters: Record<string, st
     const [dim, values] = filtered[0]!;
     out.push({ granularity: view.granularity === 'day' ? 'day' : 'hour', from: T0 - 2 * DAY, to: T0, where: { [dim]: values } });
   }
+  return [...out, ...orderedQueries(view, T0, filters)];
+}
+
+/**
+ * The steps after the merge (contract §10): top-N by a count with its ties, pages of it,
+ * `having`, `where_not`, `granularity=all`, and orders by min, max, a dimension and bucket.
+ * Ordered by what the reference computes exactly as braid does (counts, min, max, names).
+ */
+function orderedQueries(view: RefView, T0: number, filters: Record<string, string[]>): RefQuery[] {
+  const dims = view.dimensions ?? [];
+  const kind = (spec: unknown) => (spec === 'count' ? 'count' : Object.keys(spec as object).find((k) => k !== 'q')!);
+  const measure = (k: string) => Object.entries(view.measures).find(([, spec]) => kind(spec) === k)?.[0];
+  const count = measure('count')!;
+  const extreme = measure('max') ?? measure('min');
+  const out: RefQuery[] = [
+    { granularity: 'all', groupBy: dims.slice(0, 1), orderBy: [{ key: count, desc: true }], limit: 5 },
+    { granularity: 'all', groupBy: dims.slice(0, 1), orderBy: [{ key: count, desc: true }], offset: 2, limit: 3 },
+    { orderBy: [{ key: count, desc: true }], limit: 10 },
+    { orderBy: [{ key: count, desc: true }], offset: 10, limit: 10 },
+    { granularity: 'all', groupBy: [] },
+    { granularity: 'all', groupBy: dims, from: T0 - 30 * MINUTE, to: T0 + 30 * MINUTE, orderBy: [{ key: count }] },
+    { having: [{ measure: count, op: 'gt', value: 1 }] },
+    { granularity: 'day', groupBy: dims.slice(0, 1), having: [{ measure: count, op: 'gte', value: 3 }, { measure: count, op: 'ne', value: 4 }], orderBy: [{ key: count, desc: true }] },
+    { orderBy: [{ key: 'bucket', desc: true }], limit: 7 },
+  ];
+  if (extreme) {
+    out.push({ orderBy: [{ key: extreme, desc: true }], limit: 25 }, { orderBy: [{ key: extreme }], offset: 5, limit: 25 });
+    out.push({ granularity: 'day', groupBy: dims.slice(0, 1), having: [{ measure: extreme, op: 'lt', value: 100 }] });
+  }
+  if (dims.length > 0) {
+    out.push({ granularity: 'all', groupBy: [dims[0]!], orderBy: [{ key: dims[0]!, desc: true }] });
+  }
+  for (const [dim, values] of Object.entries(filters).slice(0, 1)) {
+    out.push({ whereNot: { [dim]: values } });
+    out.push({ granularity: 'all', groupBy: [dim], whereNot: { [dim]: values.slice(0, 1) }, orderBy: [{ key: count, desc: true }, { key: dim }], limit: 4 });
+  }
   return out;
 }
 
 /** The query's URL; values are percent-encoded, commas separate them. */
 export function queryUrl(view: string, q: RefQuery, source: 'batch' | 'lambda' | 'speed'): string {
-  const parts = [`source=${source}`, 'limit=100000'];
+  const parts = [`source=${source}`, `limit=${q.limit ?? 100_000}`];
   if (q.granularity) parts.push(`granularity=${q.granularity}`);
   if (q.groupBy) parts.push(`group_by=${q.groupBy.map(encodeURIComponent).join(',')}`);
-  for (const [dim, values] of Object.entries(q.where ?? {})) parts.push(`where.${dim}=${values.map(encodeURIComponent).join(',')}`);
+  // Each value its own parameter: a value may hold a comma.
+  for (const [dim, values] of Object.entries(q.where ?? {})) for (const v of values) parts.push(`where.${dim}=${encodeURIComponent(v!)}`);
+  for (const [dim, values] of Object.entries(q.whereNot ?? {})) for (const v of values) parts.push(`where_not.${dim}=${encodeURIComponent(v!)}`);
+  for (const h of q.having ?? []) parts.push(`having.${h.measure}=${h.op}:${h.value}`);
+  if (q.orderBy) parts.push(`order_by=${q.orderBy.map((o) => `${o.desc ? '-' : ''}${encodeURIComponent(o.key)}`).join(',')}`);
+  if (q.offset !== undefined) parts.push(`offset=${q.offset}`);
   if (q.from !== undefined) parts.push(`from=${new Date(q.from).toISOString()}`);
   if (q.to !== undefined) parts.push(`to=${new Date(q.to).toISOString()}`);
   return `/v1/views/${view}?${parts.join('&')}`;

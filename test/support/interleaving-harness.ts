@@ -14,7 +14,7 @@ import type { EventLog, Position } from '../../shared/log/types.js';
 import type { BraidNode } from '../../lambda/index.js';
 import { covers } from '../../shared/log/position.js';
 import { SpeedLayer } from '../../speed/speed-layer.js';
-import { expectRowsMatch, referenceRows, survivors, type RefQuery, type RefRecord, type RefView } from './reference.js';
+import { expectRowsMatch, expectSameOrder, isOrdered, referenceAnswer, referenceRows, survivors, type RefQuery, type RefRecord, type RefView } from './reference.js';
 import type { Rng } from './interleaving-schedule.js';
 
 /** Every record of the log, kept by one tailing reader, as the reference's input. */
@@ -199,7 +199,12 @@ export function expectedDistinct(values: ReadonlySet<string>): number | undefine
  * `expectedDistinct` of the exact set of values (instead of within 2 %, or 1).
  */
 export function expectAnswerMatches(view: RefView, rows: ReadonlyArray<Record<string, unknown>>, records: readonly RefRecord[], query: RefQuery, groupBy: readonly string[], context: string): void {
-  const expected = referenceRows(view, records, query);
+  let expected = referenceRows(view, records, query);
+  if (isOrdered(query)) {
+    // An exact top-N over batch + speed at every instant: the same rows, in the same order.
+    expected = referenceAnswer(view, records, query).rows;
+    expectSameOrder(rows, expected, groupBy, context);
+  }
   const isDistinct = (spec: unknown) => typeof spec === 'object' && spec !== null && 'distinct' in spec;
   const withoutDistinct = { ...view, measures: Object.fromEntries(Object.entries(view.measures).filter(([, spec]) => !isDistinct(spec))) };
   expectRowsMatch(withoutDistinct, rows, expected, groupBy, context);

@@ -45,7 +45,7 @@ export interface PlannedQuery {
   readonly description: string;
 }
 
-const COARSER = { minute: ['minute', 'hour', 'day'], hour: ['hour', 'day'], day: ['day'] } as const;
+const COARSER = { minute: ['minute', 'hour', 'day', 'all'], hour: ['hour', 'day', 'all'], day: ['day', 'all'] } as const;
 
 /** The view's own query (no parameters), or a random one: granularity, group_by, where, from/to. */
 export function planQuery(rng: Rng | undefined, view: RefView, now: number): PlannedQuery {
@@ -70,6 +70,42 @@ export function planQuery(rng: Rng | undefined, view: RefView, now: number): Pla
       if (values.length > 0) {
         params.set(`where.${dim}`, values.join(','));
         ref = { ...ref, where: { [dim]: values } };
+      }
+    }
+    if (dims.length > 0 && rng.chance(0.2)) {
+      const dim = rng.pick(dims);
+      const values = rng.subset(DIMENSION_VALUES[dim]!);
+      if (values.length > 0) {
+        for (const v of values) params.append(`where_not.${dim}`, v);
+        ref = { ...ref, whereNot: { [dim]: values } };
+      }
+    }
+    // The steps after the merge: an order by what the reference computes exactly (counts,
+    // min, max, dimensions, bucket), `having` on a count, and a page.
+    const kind = (spec: unknown) => (spec === 'count' ? 'count' : Object.keys(spec as object).find((k) => k !== 'q')!);
+    const exact = Object.entries(view.measures).filter(([, spec]) => ['count', 'min', 'max'].includes(kind(spec))).map(([name]) => name);
+    if (rng.chance(0.4)) {
+      const keys = rng.subset([...exact, ...groupBy, 'bucket']).slice(0, 2);
+      if (keys.length > 0) {
+        const orderBy = keys.map((key) => ({ key, desc: rng.chance(0.5) }));
+        params.set('order_by', orderBy.map((o) => `${o.desc ? '-' : ''}${o.key}`).join(','));
+        ref = { ...ref, orderBy };
+      }
+    }
+    if (rng.chance(0.2)) {
+      const count = Object.entries(view.measures).find(([, spec]) => spec === 'count')![0];
+      const having = [{ measure: count, op: rng.pick(['gt', 'gte', 'lt', 'ne'] as const), value: rng.int(0, 3) }];
+      params.set(`having.${count}`, `${having[0]!.op}:${having[0]!.value}`);
+      ref = { ...ref, having };
+    }
+    if (rng.chance(0.3)) {
+      const limit = rng.int(1, 20);
+      params.set('limit', String(limit));
+      ref = { ...ref, limit };
+      if (rng.chance(0.5)) {
+        const offset = rng.int(0, 10);
+        params.set('offset', String(offset));
+        ref = { ...ref, offset };
       }
     }
     if (rng.chance(0.2)) {

@@ -23,11 +23,19 @@ export interface RefView {
 }
 
 export interface RefQuery {
-  readonly granularity?: 'minute' | 'hour' | 'day';
+  readonly granularity?: 'minute' | 'hour' | 'day' | 'all';
   readonly groupBy?: readonly string[];
-  readonly where?: Readonly<Record<string, readonly string[]>>;
+  /** the dimension equals one of these (null: it is missing) */
+  readonly where?: Readonly<Record<string, ReadonlyArray<string | null>>>;
+  /** the dimension equals none of these (null: it is not missing) */
+  readonly whereNot?: Readonly<Record<string, ReadonlyArray<string | null>>>;
   readonly from?: number;
   readonly to?: number;
+  /** the steps after the merge (contract §10) */
+  readonly having?: ReadonlyArray<{ readonly measure: string; readonly op: 'gt' | 'gte' | 'lt' | 'lte' | 'eq' | 'ne'; readonly value: number }>;
+  readonly orderBy?: ReadonlyArray<{ readonly key: string; readonly desc?: boolean }>;
+  readonly offset?: number;
+  readonly limit?: number;
 }
 
 const SIZE = { minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
@@ -80,6 +88,7 @@ export function referenceRows(view: RefView, records: readonly RefRecord[], q: R
   const groupBy = q.groupBy ?? dims;
   const granularity = q.granularity ?? view.granularity;
   const groups = new Map<string, RefRow>();
+  let first = Infinity;
   for (const { event } of records) {
     if (!view.events.includes(event.type)) continue;
     const whereOk = Object.entries(view.where ?? {}).every(([p, vs]) => {
@@ -90,12 +99,13 @@ export function referenceRows(view: RefView, records: readonly RefRecord[], q: R
     const fine = Math.floor(event.time / SIZE[view.granularity]) * SIZE[view.granularity];
     if (q.from !== undefined && fine < q.from) continue;
     if (q.to !== undefined && fine >= q.to) continue;
-    const queryWhereOk = Object.entries(q.where ?? {}).every(([p, vs]) => {
-      const v = asString(read(event, p));
-      return v !== null && vs.includes(v);
-    });
+    const queryWhereOk = Object.entries(q.where ?? {}).every(([p, vs]) => vs.includes(asString(read(event, p))));
     if (!queryWhereOk) continue;
-    const bucket = new Date(Math.floor(event.time / SIZE[granularity]) * SIZE[granularity]).toISOString();
+    const whereNotOk = Object.entries(q.whereNot ?? {}).every(([p, vs]) => !vs.includes(asString(read(event, p))));
+    if (!whereNotOk) continue;
+    first = Math.min(first, fine);
+    // granularity all: one bucket, named after the range's start (fixed below when there is none).
+    const bucket = granularity === 'all' ? 'all' : new Date(Math.floor(event.time / SIZE[granularity]) * SIZE[granularity]).toISOString();
     const dimValues = Object.fromEntries(groupBy.map((d) => [d, asString(read(event, d))]));
     const key = JSON.stringify([bucket, dimValues]);
     let row = groups.get(key);
@@ -115,7 +125,92 @@ export function referenceRows(view: RefView, records: readonly RefRecord[], q: R
       } else if (typeof v === 'number') list.push(v);
     }
   }
-  return [...groups.values()];
+  const rows = [...groups.values()];
+  if (granularity === 'all') for (const row of rows) row.bucket = new Date(q.from ?? first).toISOString();
+  return rows;
+}
+
+/** A measure's exact result in a reference row (quantiles by `name.q`; distinct counts exact). */
+function exactResult(view: RefView, row: RefRow, key: string): number | null {
+  const dot = key.indexOf('.');
+  const name = dot < 0 ? key : key.slice(0, dot);
+  const spec = view.measures[name];
+  if (spec === 'count') return row.count;
+  const [kind] = Object.keys(spec as object).filter((k) => k !== 'q');
+  const values = row.values[name] ?? [];
+  const nums = values as number[];
+  if (kind === 'distinct') return new Set(values as string[]).size;
+  if (nums.length === 0) return null;
+  switch (kind) {
+    case 'sum':
+      return nums.reduce((a, b) => a + b, 0);
+    case 'avg':
+      return nums.reduce((a, b) => a + b, 0) / nums.length;
+    case 'min':
+      return Math.min(...nums);
+    case 'max':
+      return Math.max(...nums);
+    case 'quantile': {
+      const sorted = [...nums].sort((a, b) => a - b);
+      return sorted[Math.floor(Number(key.slice(dot + 1)) * (sorted.length - 1))]!;
+    }
+  }
+  throw new Error(`reference: unknown measure ${kind}`);
+}
+
+const OPS = { gt: (a: number, b: number) => a > b, gte: (a: number, b: number) => a >= b, lt: (a: number, b: number) => a < b, lte: (a: number, b: number) => a <= b, eq: (a: number, b: number) => a === b, ne: (a: number, b: number) => a !== b };
+
+/** Nulls last in either direction; otherwise ascending, or descending when `desc`. */
+function compareRef(a: string | number | null, b: string | number | null, desc: boolean): number {
+  if (a === b) return 0;
+  if (a === null) return 1;
+  if (b === null) return -1;
+  const c = a < b ? -1 : 1;
+  return desc ? -c : c;
+}
+
+/**
+ * The whole answer, the plain way: the groups of `referenceRows`, then `having` on exact
+ * results (a null result never passes), the order (ties by bucket, then the dimensions in
+ * group-by order, ascending; nulls last), and the page. Exact results order exactly as
+ * braid's only for count, min, max, dimensions and bucket: tests order by those.
+ */
+export function referenceAnswer(view: RefView, records: readonly RefRecord[], q: RefQuery = {}): { rows: RefRow[]; groups: number } {
+  const groupBy = q.groupBy ?? view.dimensions ?? [];
+  const rows = referenceRows(view, records, q).filter((row) =>
+    (q.having ?? []).every((h) => {
+      const v = exactResult(view, row, h.measure);
+      return v !== null && OPS[h.op](v, h.value);
+    }),
+  );
+  const valueOf = (row: RefRow, key: string): string | number | null => (key === 'bucket' ? row.bucket : groupBy.includes(key) ? row.dims[key]! : exactResult(view, row, key));
+  rows.sort((a, b) => {
+    for (const o of q.orderBy ?? []) {
+      const c = compareRef(valueOf(a, o.key), valueOf(b, o.key), o.desc === true);
+      if (c !== 0) return c;
+    }
+    const c = compareRef(a.bucket, b.bucket, false);
+    if (c !== 0) return c;
+    for (const d of groupBy) {
+      const x = compareRef(a.dims[d]!, b.dims[d]!, false);
+      if (x !== 0) return x;
+    }
+    return 0;
+  });
+  const offset = q.offset ?? 0;
+  return { rows: rows.slice(offset, offset + (q.limit ?? 10_000)), groups: rows.length };
+}
+
+/** Whether a query orders or cuts its answer (then its rows are compared in order). */
+export function isOrdered(q: RefQuery): boolean {
+  return q.orderBy !== undefined || q.offset !== undefined || q.limit !== undefined || q.having !== undefined;
+}
+
+/** braid's rows are the reference's page, in its order. */
+export function expectSameOrder(actual: ReadonlyArray<Record<string, unknown>>, expected: readonly RefRow[], groupBy: readonly string[], context: string): void {
+  const got = actual.map((r) => JSON.stringify([r.bucket, Object.fromEntries(groupBy.map((d) => [d, r[d]]))]));
+  const want = expected.map((r) => JSON.stringify([r.bucket, r.dims]));
+  expect(got, `${context}: the rows in order`).toEqual(want);
 }
 
 /**
