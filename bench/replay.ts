@@ -67,7 +67,7 @@ try {
   const version = runner.current()!;
   let rows = 0;
   for (const view of views) {
-    const c = compareView(view, mergeRows(view, [version.tables.get(view.def.name)!.rows.values()]), mergeRows(view, [replay.tables!.get(viewKey(view))!.rows.values()]));
+    const c = compareView(view, mergeRows(view, [version.tables.get(view.def.name)!.rows()]), mergeRows(view, [replay.tables!.get(viewKey(view))!.rows()]));
     if (!c.ok) throw new Error(`batch and replay differ on ${view.def.name}: ${JSON.stringify(c.examples.slice(0, 2))}`);
     rows += c.rowsCompared;
   }

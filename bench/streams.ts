@@ -185,7 +185,7 @@ async function phaseBraid(topic: string, out: string): Promise<Record<string, un
     if (!pair) throw new Error('the speed layer cannot answer the view');
     const rows: Row[] = [];
     for (const tables of pair.segments) {
-      for (const row of tables.get(viewKey(v))!.rows.values()) {
+      for (const row of tables.get(viewKey(v))!.rows()) {
         const [n, total, users] = row.states as [number, number | null, HllState];
         rows.push({ bucket: row.bucket, dim: row.dims[0] ?? null, count: n, sum: total, distinct: hllEstimate(users), ...registerChecksum(users) });
       }

@@ -1,3 +1,4 @@
+import { Slices } from '../shared/async.js';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { parseSize, type ResolvedConfig } from '../shared/config/index.js';
@@ -31,6 +32,8 @@ export class BraidNode {
   verifier: Verifier | undefined;
   /** which state answers each query source */
   readonly sources: LambdaSources;
+  /** the event loop's slices, shared by queries and the speed layer's compaction (shared/async.ts) */
+  readonly slices = new Slices();
   readonly #schedules: Schedules;
   #started: Promise<void> | undefined;
   #failed: Error | undefined;
@@ -162,6 +165,7 @@ export class BraidNode {
         // View evolution: the speed layer folds the definitions still served too.
         views: [...this.views, ...older],
         maxDedupeBytes: parseSize(config.speed.maxDedupeMemory),
+        pause: this.slices.pause,
         dedupeWindowMs: config.dedupeWindowMs,
         base: () => this.batch?.current(),
         logger: this.#logger.child({ component: 'speed' }),

@@ -6,7 +6,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { BraidError } from '../shared/errors.js';
-import type { ResolvedConfig } from '../shared/config/index.js';
+import { parseSize, type ResolvedConfig } from '../shared/config/index.js';
 import type { LogHandle } from '../shared/log/handle.js';
 import type { BraidNode } from '../lambda/index.js';
 import { registerScoped } from './auth.js';
@@ -97,7 +97,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const verifier = () =>
       role(node.verifier, node.mode === 'kappa' ? 'mode kappa has no Lambda side to verify' : 'verification needs the speed role and starts once the log is open; retry shortly');
     admin.push(batchWriteRoutes(batch), replayWriteRoutes(replays), verificationWriteRoutes(verifier));
-    const queries = new QueryService(node.sources, config.query);
+    const queries = new QueryService(node.sources, {
+      maxGroups: config.query.maxGroups,
+      timeoutMs: config.query.timeoutMs,
+      cacheBytes: parseSize(config.query.cacheMemory),
+      concurrency: config.query.concurrency,
+      maxQueued: config.query.maxQueued,
+      pause: node.slices.pause,
+    });
     reads.push(
       viewRoutes({ queries, batch: () => node.batch?.current(), metrics: createQueryMetrics(deps.registry, node.views.map((v) => v.def.name)) }),
       batchReadRoutes(batch),

@@ -48,3 +48,44 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener('abort', done, { once: true });
   });
 }
+
+/**
+ * Slices long synchronous work so that it shares the event loop: the work calls `pause()`
+ * every few thousand steps, and once the current slice has run `sliceMs` the pause yields
+ * (setImmediate: pending I/O — an ingest request, a log read — runs first). The slice is
+ * shared by all work in the process, so two queries together still hold the loop for about
+ * `sliceMs` at a time, not twice that.
+ */
+export class Slices {
+  readonly sliceMs: number;
+  #sliceEnd = 0;
+  /** a slice is running in this turn of the event loop (cleared by an immediate queued at its start) */
+  #inTurn = false;
+
+  constructor(sliceMs = 4) {
+    this.sliceMs = sliceMs;
+  }
+
+  #start(): void {
+    this.#inTurn = true;
+    this.#sliceEnd = performance.now() + this.sliceMs;
+    setImmediate(() => {
+      this.#inTurn = false;
+    });
+  }
+
+  /** undefined while the slice lasts (no await needed); a promise to await once it is spent */
+  pause = (): Promise<void> | undefined => {
+    if (!this.#inTurn) {
+      this.#start();
+      return undefined;
+    }
+    if (performance.now() < this.#sliceEnd) return undefined;
+    return new Promise((resolve) =>
+      setImmediate(() => {
+        if (!this.#inTurn) this.#start();
+        resolve();
+      }),
+    );
+  };
+}

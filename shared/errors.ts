@@ -20,6 +20,7 @@ export const ErrorCodes = {
   unsupported_media_type: { status: 415, canRetry: false },
   rate_limited: { status: 429, canRetry: true },
   not_ready: { status: 503, canRetry: true },
+  overloaded: { status: 503, canRetry: true },
   log_unavailable: { status: 503, canRetry: true },
   log_locked: { status: 503, canRetry: false },
   log_closed: { status: 503, canRetry: false },

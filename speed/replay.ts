@@ -5,7 +5,11 @@ import { totalOffsets, type Position } from '../shared/log/position.js';
 import type { EventLog } from '../shared/log/types.js';
 import type { CompiledView } from '../shared/views/index.js';
 import { DedupeState } from './dedupe.js';
-import { emptyTables, Folder, type FoldCounts, type Tables } from './folder.js';
+import { emptyTables, Folder, type FoldCounts } from './folder.js';
+import { freezeRows, type ColumnTable } from '../shared/views/index.js';
+
+/** A finished replay's tables, keyed by `viewKey`, frozen into columns. */
+export type ReplayTables = ReadonlyMap<string, ColumnTable>;
 
 export const ReplayStates = ['running', 'succeeded', 'failed'] as const;
 export type ReplayState = (typeof ReplayStates)[number];
@@ -31,7 +35,7 @@ export interface ReplayInfo extends JobInfo<ReplayState, ReplayProgress> {
 export interface Replay {
   readonly info: ReplayInfo;
   /** the replayed aggregates, once succeeded */
-  readonly tables: Tables | undefined;
+  readonly tables: ReplayTables | undefined;
 }
 
 export interface ReplayerOptions {
@@ -52,12 +56,12 @@ const KEEP = 20; // finished replays remembered (their records; only the latest 
  */
 export class Replayer {
   readonly #options: ReplayerOptions;
-  readonly #replays: JobRegistry<ReplayInfo, Tables>;
+  readonly #replays: JobRegistry<ReplayInfo, ReplayTables>;
   #latest: Replay | undefined;
 
   constructor(options: ReplayerOptions) {
     this.#options = options;
-    this.#replays = new JobRegistry<ReplayInfo, Tables>({
+    this.#replays = new JobRegistry<ReplayInfo, ReplayTables>({
       kind: 'replay',
       history: KEEP,
       // One at a time, and only the latest result kept (what source=kappa answers from): a
@@ -97,7 +101,7 @@ export class Replayer {
     );
   }
 
-  async #run(job: JobContext<ReplayInfo>, P: Position, total: number): Promise<{ result: Tables; final: Partial<ReplayInfo> }> {
+  async #run(job: JobContext<ReplayInfo>, P: Position, total: number): Promise<{ result: ReplayTables; final: Partial<ReplayInfo> }> {
     const { log, views, dedupeWindowMs, maxBatch = 5_000, logger } = this.#options;
     const started = Date.now();
     const folder = new Folder(views, new DedupeState({ windowMs: dedupeWindowMs }));
@@ -118,7 +122,9 @@ export class Replayer {
     }
     if (job.signal.aborted) throw new Error('the replay was stopped');
     logger?.info({ id: job.id, target: P, records, seconds: (Date.now() - started) / 1000 }, 'replay finished');
-    return { result: tables, final: { progress: { ...job.info().progress, records, total, ...counts, etaSeconds: 0, position: { ...P } } } };
+    // Frozen into columns: a fraction of the memory, and the form every query reads.
+    const frozen = new Map([...tables].map(([key, t]) => [key, freezeRows(t.view, t.rows.values())]));
+    return { result: frozen, final: { progress: { ...job.info().progress, records, total, ...counts, etaSeconds: 0, position: { ...P } } } };
   }
 
   getReplay(id: string): ReplayInfo | undefined {

@@ -2,9 +2,12 @@ import type { Logger } from 'pino';
 import { BraidError } from '../shared/errors.js';
 import { covers, maxPosition, positionKey, samePosition, zeroPosition, type Position } from '../shared/log/position.js';
 import type { EventLog } from '../shared/log/types.js';
-import type { BatchVersion, CompiledView } from '../shared/views/index.js';
+import { freezeRows, mergeTables, viewKey, type BatchVersion, type ColumnTable, type CompiledView } from '../shared/views/index.js';
 import { DedupeState } from './dedupe.js';
 import { emptyTables, Folder, type FoldCounts, type Tables } from './folder.js';
+
+/** A sealed segment's tables, keyed by `viewKey`: immutable. */
+export type SealedTables = ReadonlyMap<string, ColumnTable>;
 
 export interface SpeedLayerOptions {
   readonly log: EventLog;
@@ -17,22 +20,35 @@ export interface SpeedLayerOptions {
   readonly maxBatch?: number;
   /** the most the dedupe state may hold, bytes (speed.maxDedupeMemory) */
   readonly maxDedupeBytes?: number;
+  /** groups the live segment may hold before it is sealed (speed.sealGroups) */
+  readonly sealGroups?: number;
+  /** shares the event loop: awaited by compaction between steps */
+  readonly pause?: () => Promise<void> | undefined;
 }
 
 /**
- * A run of aggregates over the records in [start, end) — end open for the live segment.
- * Segments tile the log from the paired batch version's snapshot S to the speed position.
+ * A run of aggregates over the records in [start, end). Segments tile the log from the
+ * paired batch version's snapshot S to the speed position: sealed ones (immutable tables in
+ * columns, what queries and verification read), then the live one, folded into.
  */
-interface Segment {
+interface Sealed {
   readonly start: Position;
-  end: Position | undefined;
+  readonly end: Position;
+  readonly tables: SealedTables;
+  /** groups over its tables */
+  readonly groups: number;
+}
+
+interface Live {
+  readonly start: Position;
   readonly tables: Tables;
 }
 
 interface State {
   readonly base: BatchVersion | undefined;
   readonly folder: Folder;
-  segments: Segment[];
+  sealed: Sealed[];
+  live: Live;
   position: Position;
 }
 
@@ -42,8 +58,8 @@ interface State {
  */
 export interface SpeedPair {
   readonly base: BatchVersion | undefined;
-  /** per segment, oldest first, the tables keyed by `viewKey` (the live segment last) */
-  readonly segments: ReadonlyArray<Tables>;
+  /** per segment, oldest first, its sealed tables keyed by `viewKey` */
+  readonly segments: ReadonlyArray<SealedTables>;
   readonly position: Position;
 }
 
@@ -84,6 +100,7 @@ export class SpeedLayer {
   #closed = false;
   /** S of batch runs in flight (position key → runs): boundaries that must survive compaction */
   readonly #pins = new Map<string, number>();
+  #compacting: Promise<void> | undefined;
 
   constructor(options: SpeedLayerOptions) {
     this.#options = options;
@@ -112,13 +129,9 @@ export class SpeedLayer {
    */
   cut(options: { pin?: boolean } = {}): Position {
     const state = this.#requireState();
-    const live = state.segments.at(-1)!;
     const position = { ...state.position };
     if (options.pin) this.#pins.set(positionKey(position), (this.#pins.get(positionKey(position)) ?? 0) + 1);
-    if (samePosition(live.start, position)) return position; // already a boundary
-    live.end = position;
-    state.segments.push({ start: position, end: undefined, tables: emptyTables(this.#options.views) });
-    this.#compact(state);
+    this.#seal(state);
     return position;
   }
 
@@ -131,48 +144,91 @@ export class SpeedLayer {
   }
 
   /**
-   * Merges neighbouring sealed segments whose boundary no running batch run needs (cuts of
-   * verifications, of failed runs), so segments do not pile up while no run publishes. The
-   * merged segment gets new tables: a verification holding the old ones keeps them intact.
+   * The live segment becomes a sealed one (its tables frozen into columns) and a new live
+   * segment starts at the same position; nothing when the live segment holds no record.
    */
-  #compact(state: State): void {
-    const sealed = state.segments.length - 1;
-    const out: Segment[] = [state.segments[0]!];
-    for (let i = 1; i < state.segments.length; i++) {
-      const segment = state.segments[i]!;
-      const previous = out.at(-1)!;
-      if (i < sealed && !this.#pins.has(positionKey(segment.start))) {
-        const tables = emptyTables(this.#options.views);
-        for (const [key, table] of tables) {
-          table.mergeAll([previous.tables.get(key)?.rows.values() ?? [], segment.tables.get(key)?.rows.values() ?? []]);
-        }
-        out[out.length - 1] = { start: previous.start, end: segment.end, tables };
-      } else {
-        out.push(segment);
-      }
+  #seal(state: State): void {
+    const { live } = state;
+    if (samePosition(live.start, state.position)) return; // already a boundary
+    const tables = new Map<string, ColumnTable>();
+    let groups = 0;
+    for (const [key, table] of live.tables) {
+      const frozen = freezeRows(table.view, table.rows.values());
+      tables.set(key, frozen);
+      groups += frozen.length;
     }
-    state.segments = out;
+    const end = { ...state.position };
+    state.sealed = [...state.sealed, { start: live.start, end, tables, groups }];
+    state.live = { start: end, tables: emptyTables(this.#options.views) };
+    this.#compactSoon();
   }
 
   /**
-   * The Lambda side frozen at a position, without pausing ingestion: a cut, then the
+   * Merges neighbouring sealed segments, newest first, while the older of two holds at most
+   * twice the groups of the newer and their boundary is no running batch run's S — so there
+   * are about log₂(groups) segments however often queries seal, and each group is merged
+   * about as many times. The merge runs in the background, pausing between steps; the merged
+   * segment replaces the two only if they are still there (a publish may have dropped them),
+   * and gets new tables: a query or a verification holding the old ones keeps them intact.
+   */
+  #compactSoon(): void {
+    if (this.#compacting || this.#closed) return;
+    this.#compacting = (async () => {
+      for (;;) {
+        const state = this.#state;
+        if (!state || this.#closed) return;
+        const pair = this.#mergeable(state.sealed);
+        if (!pair) return;
+        const [older, newer] = pair;
+        const tables = new Map<string, ColumnTable>();
+        let groups = 0;
+        for (const [key, a] of older.tables) {
+          const merged = await mergeTables(a, newer.tables.get(key)!, this.#options.pause);
+          tables.set(key, merged);
+          groups += merged.length;
+        }
+        const current = this.#state;
+        if (!current) return;
+        const i = current.sealed.indexOf(older);
+        if (i < 0 || current.sealed[i + 1] !== newer || this.#pins.has(positionKey(newer.start))) continue;
+        current.sealed = [...current.sealed.slice(0, i), { start: older.start, end: newer.end, tables, groups }, ...current.sealed.slice(i + 2)];
+      }
+    })()
+      .catch((err: unknown) => this.#options.logger.error({ err }, 'speed layer compaction failed; the segments stay as they are'))
+      .finally(() => {
+        this.#compacting = undefined;
+      });
+  }
+
+  #mergeable(sealed: readonly Sealed[]): [Sealed, Sealed] | undefined {
+    for (let i = sealed.length - 1; i >= 1; i--) {
+      const older = sealed[i - 1]!;
+      const newer = sealed[i]!;
+      if (this.#pins.has(positionKey(newer.start))) continue;
+      if (older.groups <= 2 * newer.groups || newer.groups === 0) return [older, newer];
+    }
+    return undefined;
+  }
+
+  /**
+   * The Lambda side frozen at a position, without pausing ingestion: a seal, then the
    * paired version and the sealed segments up to it. Sealed segments are never folded
    * into again, and dropping them later only unlinks them, so the capture stays valid.
    */
-  capture(): { batch: BatchVersion | undefined; position: Position; tables: ReadonlyArray<Tables> } {
+  capture(): { batch: BatchVersion | undefined; position: Position; tables: ReadonlyArray<SealedTables> } {
     const position = this.cut();
     const state = this.#requireState();
-    return { batch: state.base, position, tables: state.segments.slice(0, -1).map((s) => s.tables) };
+    return { batch: state.base, position, tables: state.sealed.map((s) => s.tables) };
   }
 
   /** Called when a batch version is published: pair with it, or rebuild to reach its S. */
   onPublished(version: BatchVersion): void {
     const state = this.#state;
     if (!state || this.#closed) return;
-    const i = state.segments.findIndex((s) => samePosition(s.start, version.snapshot));
-    if (i >= 0) {
+    const i = state.sealed.findIndex((s) => samePosition(s.start, version.snapshot));
+    if (i >= 0 || samePosition(state.live.start, version.snapshot)) {
       // One synchronous swap: queries see either the old pair or the new one.
-      this.#state = { ...state, base: version, segments: state.segments.slice(i) };
+      this.#state = { ...state, base: version, sealed: i >= 0 ? state.sealed.slice(i) : [] };
       return;
     }
     this.#options.logger.info({ version: version.version, snapshot: version.snapshot }, 'speed layer rebuilding to a snapshot it did not cut');
@@ -188,11 +244,21 @@ export class SpeedLayer {
       });
   }
 
-  /** The paired version and the segments after its S, as one pair; undefined while not ready. */
+  /**
+   * The paired version and the sealed segments after its S, as one pair, up to the current
+   * position (the live segment is sealed first, so every table is immutable and the answer
+   * misses nothing folded); undefined while not ready.
+   */
   pair(): SpeedPair | undefined {
     const state = this.#state;
     if (!state) return undefined;
-    return { base: state.base, segments: state.segments.map((s) => s.tables), position: { ...state.position } };
+    this.#seal(state);
+    return { base: state.base, segments: state.sealed.map((s) => s.tables), position: { ...state.position } };
+  }
+
+  /** Resolves once the compaction running (if any) has finished. */
+  async compacted(): Promise<void> {
+    await this.#compacting;
   }
 
   position(): Position | undefined {
@@ -202,12 +268,13 @@ export class SpeedLayer {
   stats(): SpeedStats {
     const state = this.#state;
     let groups = 0;
-    for (const s of state?.segments ?? []) for (const t of s.tables.values()) groups += t.size;
+    for (const s of state?.sealed ?? []) groups += s.groups;
+    for (const t of state?.live.tables.values() ?? []) groups += t.size;
     return {
       folded: this.#counts.folded,
       duplicates: this.#counts.duplicates,
       groups,
-      segments: state?.segments.length ?? 0,
+      segments: state ? state.sealed.length + 1 : 0,
       dedupeEntries: state?.folder.dedupe.entries ?? 0,
       dedupeBytes: state?.folder.dedupe.bytes ?? 0,
       position: state ? { ...state.position } : {},
@@ -230,6 +297,7 @@ export class SpeedLayer {
     this.#tail?.abort();
     await this.#tailDone;
     await this.#rebuilding?.catch(() => undefined);
+    await this.#compacting;
   }
 
   #requireState(): State {
@@ -246,17 +314,23 @@ export class SpeedLayer {
       for await (const batch of log.read({ from: {}, until: snapshot, maxBatch })) folder.warm(batch);
     }
     const end = await log.endPosition();
-    const segment: Segment = { start: { ...zeroPosition(log.partitions), ...snapshot }, end: undefined, tables: emptyTables(views) };
-    const position = { ...segment.start };
-    if (!covers(position, end)) {
-      for await (const batch of log.read({ from: position, until: end, maxBatch })) {
-        folder.fold(batch, segment.tables, this.#counts);
-        for (const r of batch) position[r.partition] = r.offset + 1;
-      }
-      Object.assign(position, maxPosition(position, end));
+    const start = { ...zeroPosition(log.partitions), ...snapshot };
+    const state: State = { base, folder, sealed: [], live: { start, tables: emptyTables(views) }, position: { ...start } };
+    if (!covers(state.position, end)) {
+      for await (const batch of log.read({ from: state.position, until: end, maxBatch })) this.#fold(state, batch);
+      Object.assign(state.position, maxPosition(state.position, end));
     }
     this.#checkDedupeMemory(folder);
-    return { base, folder, segments: [segment], position };
+    return state;
+  }
+
+  /** Folds a batch of records into the live segment; seals it once it holds sealGroups groups. */
+  #fold(state: State, batch: Parameters<Folder['fold']>[0]): void {
+    state.folder.fold(batch, state.live.tables, this.#counts);
+    for (const r of batch) state.position[r.partition] = r.offset + 1;
+    let groups = 0;
+    for (const t of state.live.tables.values()) groups += t.size;
+    if (groups >= (this.#options.sealGroups ?? 50_000)) this.#seal(state);
   }
 
   /**
@@ -296,10 +370,7 @@ export class SpeedLayer {
         try {
           const state = this.#requireState();
           for await (const batch of log.read({ from: { ...state.position }, maxBatch, signal: abort.signal })) {
-            const current = this.#requireState();
-            const live = current.segments.at(-1)!;
-            current.folder.fold(batch, live.tables, this.#counts);
-            for (const r of batch) current.position[r.partition] = r.offset + 1;
+            this.#fold(this.#requireState(), batch);
           }
           return;
         } catch (err) {

@@ -1,17 +1,18 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { kindOf, type StateDecoder } from '../../shared/measures/index.js';
-import { ViewTable, type CompiledView } from '../../shared/views/index.js';
+import { TableBuilder, type ColumnTable, type CompiledView } from '../../shared/views/index.js';
 import { versionColumns } from './sql.js';
 
 /**
- * Reads one view's Parquet file of a version into a ViewTable whose states are exactly
- * what the TypeScript measures hold (HLL registers, sketch maps), so that serving merges
- * them with the speed layer's states like any other. Each kind decodes its own columns
+ * Reads one view's Parquet file of a version into a ColumnTable whose states are exactly
+ * what the TypeScript measures hold (HLL registers, sketch buckets), so that serving merges
+ * them with the speed layer's states like any other. The file is in key order already, so
+ * the table is built without a sort (TableBuilder checks, and sorts only if it is not). Each kind decodes its own columns
  * (shared/measures/kinds); lists come out of DuckDB as flat numbers read straight from the
  * vectors: converting lists of structs to JS objects costs about five times as much.
  */
-export async function loadViewTable(connection: DuckDBConnection, file: string, view: CompiledView): Promise<ViewTable> {
-  const table = new ViewTable(view);
+export async function loadViewTable(connection: DuckDBConnection, file: string, view: CompiledView): Promise<ColumnTable> {
+  const table = new TableBuilder(view);
   const decoders: StateDecoder[] = [];
   const select = ['CAST(bucket AS DOUBLE)'];
   for (const column of versionColumns(view)) {
@@ -35,8 +36,8 @@ export async function loadViewTable(connection: DuckDBConnection, file: string, 
         at += d.select.length;
         return state;
       });
-      table.putRow(bucket, dimValues, states);
+      table.add(bucket, dimValues, states);
     }
   }
-  return table;
+  return table.finish();
 }

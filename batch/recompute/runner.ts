@@ -6,7 +6,7 @@ import { untilAborted } from '../../shared/async.js';
 import { BraidError, isBraidError } from '../../shared/errors.js';
 import { JobRegistry, type JobContext, type JobInfo } from '../../shared/jobs.js';
 import type { Position } from '../../shared/log/position.js';
-import { compileView, type BatchVersion, type ViewTable } from '../../shared/views/index.js';
+import { compileView, type BatchVersion, type ColumnTable } from '../../shared/views/index.js';
 import { computeViews, type ComputeProgress } from './compute.js';
 import { loadViewTable } from './load.js';
 import { resolveBatchOptions, type BatchOptions, type BatchRunnerOptions } from './options.js';
@@ -250,14 +250,14 @@ export class BatchRunner {
   }
 
   /**
-   * Reads a version from disk into ViewTables. A view whose definition changed since the
+   * Reads a version from disk into ColumnTables. A view whose definition changed since the
    * version was computed is loaded with the definition the version stored, so serving can
    * go on answering with it until a run with the new definition publishes (view evolution).
    */
   async #load(pointer: CurrentPointer): Promise<BatchVersion> {
     const manifest = 'views' in pointer ? (pointer as VersionManifest) : await readManifest(this.#layout, pointer.version);
     const dir = path.join(this.#layout.versionsDir, versionDirName(pointer.version));
-    const tables = new Map<string, ViewTable>();
+    const tables = new Map<string, ColumnTable>();
     const byName = new Map(this.#config.views.map((v) => [v.def.name, v]));
     const instance = await DuckDBInstance.create(':memory:', { memory_limit: this.#options.memoryLimit, threads: String(this.#options.threads) });
     const connection = await instance.connect();

@@ -91,8 +91,8 @@ export class Verifier {
     // compared once a version with the configured definition serves it.
     const views = comparableViews(this.#options.views, capture.batch).map((view) => {
       const batchTable = capture.batch?.tables.get(view.def.name);
-      const lambda = mergeRows(view, [...(batchTable ? [batchTable.rows.values()] : []), ...capture.tables.map((t) => t.get(viewKey(view))!.rows.values())]);
-      const kappa = mergeRows(view, [replay.tables!.get(viewKey(view))!.rows.values()]);
+      const lambda = mergeRows(view, [...(batchTable ? [batchTable.rows()] : []), ...capture.tables.map((t) => t.get(viewKey(view))!.rows())]);
+      const kappa = mergeRows(view, [replay.tables!.get(viewKey(view))!.rows()]);
       return compareView(view, lambda, kappa);
     });
     const final = {

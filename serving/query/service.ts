@@ -2,7 +2,9 @@ import { BraidError } from '../../shared/errors.js';
 import type { Position } from '../../shared/log/position.js';
 import type { CompiledView } from '../../shared/views/index.js';
 import type { Source, ViewSource } from '../../lambda/index.js';
-import { answerQuery, answerQueryOver, type AnswerRow } from './query.js';
+import type { AnswerRow } from './query.js';
+import { QueryCache } from './cache.js';
+import { QueryEngine } from './engine.js';
 import { checkQuery, fromQueryString, type Format, type QueryRequest } from './params.js';
 
 /** Where answers come from: the process' views and, per source, the state that answers (lambda/sources.ts). */
@@ -36,18 +38,40 @@ export interface AnswerForm {
   readonly answeredWith: CompiledView;
 }
 
-/** Answers view queries (contract §8): parameters checked against the view, rows merged group by group. */
+export interface QueryServiceOptions {
+  /** each query's budget: groups merged, and time (config `query`) */
+  readonly maxGroups: number;
+  readonly timeoutMs: number;
+  /** bytes the engine's cache may hold */
+  readonly cacheBytes: number;
+  /** queries executed at once, and waiting */
+  readonly concurrency: number;
+  readonly maxQueued: number;
+  /** the process' slices of the event loop (shared/async.ts Slices) */
+  readonly pause: () => Promise<void> | undefined;
+}
+
+/** Answers view queries (contract §8, §10): parameters checked against the view, then the engine. */
 export class QueryService {
   readonly #views: Map<string, CompiledView>;
   readonly #sources: ViewSources;
+  readonly #options: QueryServiceOptions;
+  readonly cache: QueryCache;
+  readonly #engine: QueryEngine;
+  #running = 0;
+  readonly #waiting: Array<() => void> = [];
 
-  readonly #limits: { readonly maxGroups: number; readonly timeoutMs: number } | undefined;
-
-  /** `limits`: each query's budget (config `query`); none, unbounded */
-  constructor(sources: ViewSources, limits?: { readonly maxGroups: number; readonly timeoutMs: number }) {
+  constructor(sources: ViewSources, options: QueryServiceOptions) {
     this.#sources = sources;
-    this.#limits = limits;
+    this.#options = options;
     this.#views = new Map(sources.views().map((v) => [v.def.name, v]));
+    this.cache = new QueryCache(options.cacheBytes);
+    this.#engine = new QueryEngine({ cache: this.cache, pause: options.pause });
+  }
+
+  /** Queries executing, and waiting for a turn. */
+  get load(): { running: number; waiting: number } {
+    return { running: this.#running, waiting: this.#waiting.length };
   }
 
   views(): CompiledView[] {
@@ -63,12 +87,12 @@ export class QueryService {
   }
 
   /** A query given as query-string parameters (GET /v1/views/:name). */
-  answer(name: string, params: Record<string, unknown>): Answer & AnswerForm {
+  answer(name: string, params: Record<string, unknown>): Promise<Answer & AnswerForm> {
     return this.answerRequest(name, fromQueryString(params));
   }
 
   /** A query in its JSON form (POST /v1/views/:name/query, and the query string read into it). */
-  answerRequest(name: string, request: QueryRequest): Answer & AnswerForm {
+  async answerRequest(name: string, request: QueryRequest): Promise<Answer & AnswerForm> {
     const configured = this.view(name);
     const kappaMode = this.#sources.mode === 'kappa';
     // In Kappa mode every answer comes from the stream fold over the whole log.
@@ -77,13 +101,49 @@ export class QueryService {
     if (kappaMode && (source === 'lambda' || source === 'batch')) {
       throw new BraidError('invalid_parameter', `source: this braid runs in mode kappa, with no batch layer; ask with source=kappa (the default) or speed`);
     }
-    const from = this.#sources.source(name, source);
-    // The definition answered with may be an older one still being served while the
-    // configured one is rebuilt (view evolution); parameters are checked against it.
-    const checked = checkQuery(from.view, withSource);
-    const limits = this.#limits;
-    const query = limits ? { ...checked.query, budget: { maxGroups: limits.maxGroups, timeoutMs: limits.timeoutMs, deadline: Date.now() + limits.timeoutMs } } : checked.query;
-    const answered = from.base ? answerQueryOver(from.view, from.base, from.live, query) : answerQuery(from.view, from.live, query);
+    await this.#turn();
+    try {
+      // The tables are taken once the query's turn comes: the freshest pair, sealed.
+      const from = this.#sources.source(name, source);
+      // The definition answered with may be an older one still being served while the
+      // configured one is rebuilt (view evolution); parameters are checked against it.
+      const checked = checkQuery(from.view, withSource);
+      const { maxGroups, timeoutMs } = this.#options;
+      const query = { ...checked.query, budget: { maxGroups, timeoutMs, deadline: Date.now() + timeoutMs } };
+      const answered = await this.#engine.answer(from.view, from.tables, query);
+      return this.#answer(name, source, query, from, answered, checked.format);
+    } finally {
+      this.#release();
+    }
+  }
+
+  /** Waits for one of `concurrency` turns; refuses at once when `maxQueued` already wait. */
+  async #turn(): Promise<void> {
+    if (this.#running < this.#options.concurrency) {
+      this.#running++;
+      return;
+    }
+    if (this.#waiting.length >= this.#options.maxQueued) {
+      throw new BraidError('overloaded', `${this.#options.concurrency} queries are running and ${this.#waiting.length} waiting (query.concurrency, query.maxQueued); retry shortly`);
+    }
+    // The releasing query hands its turn over: #running stays as it is.
+    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+  }
+
+  #release(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#running--;
+  }
+
+  #answer(
+    name: string,
+    source: Source,
+    query: ReturnType<typeof checkQuery>['query'],
+    from: ViewSource,
+    answered: { rows: AnswerRow[]; groups: number; truncated: boolean },
+    format: Format,
+  ): Answer & AnswerForm {
     return {
       view: name,
       source,
@@ -94,7 +154,7 @@ export class QueryService {
       groups: answered.groups,
       truncated: answered.truncated,
       rows: answered.rows,
-      format: checked.format,
+      format,
       groupBy: query.groupBy.map((i) => from.view.def.dimensions[i]!),
       answeredWith: from.view,
     };

@@ -70,7 +70,7 @@ export function viewRoutes({ queries, batch, now = Date.now, metrics }: ViewRout
     });
 
     /** JSON, or CSV when asked for (format=csv, or Accept: text/csv). */
-    const reply = (answer: ReturnType<QueryService['answer']>, accept: string | undefined, res: import('fastify').FastifyReply) => {
+    const reply = (answer: Awaited<ReturnType<QueryService['answer']>>, accept: string | undefined, res: import('fastify').FastifyReply) => {
       const { format, groupBy, answeredWith, ...body } = answer;
       if (format === 'csv' || (accept !== undefined && /\btext\/csv\b/.test(accept) && !/application\/json/.test(accept))) {
         return res.type('text/csv; charset=utf-8').send(toCsv(answeredWith, groupBy, body.rows));
@@ -107,7 +107,7 @@ export function viewRoutes({ queries, batch, now = Date.now, metrics }: ViewRout
       },
       async (request, res) => {
         const { name } = request.params as { name: string };
-        return reply(queries.answer(name, request.query as Record<string, unknown>), request.headers.accept, res);
+        return reply(await queries.answer(name, request.query as Record<string, unknown>), request.headers.accept, res);
       },
     );
 
@@ -125,7 +125,7 @@ export function viewRoutes({ queries, batch, now = Date.now, metrics }: ViewRout
       },
       async (request, res) => {
         const { name } = request.params as { name: string };
-        return reply(queries.answerRequest(name, (request.body ?? {}) as QueryRequest), request.headers.accept, res);
+        return reply(await queries.answerRequest(name, (request.body ?? {}) as QueryRequest), request.headers.accept, res);
       },
     );
   };

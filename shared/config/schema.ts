@@ -113,7 +113,10 @@ export const ConfigSchema = Type.Object(
     query: Type.Object(
       {
         maxGroups: Between(1_000, 1_000_000_000, 20_000_000, 'The most groups one query may merge from its sources (batch version, speed segments, replay) after its filters; more is a 413.'),
-        timeoutMs: Between(10, 600_000, 5_000, 'The longest one query may run (ms); longer is a 413. It bounds how long a query holds the event loop ingest shares.'),
+        timeoutMs: Between(10, 600_000, 5_000, 'The longest one query may run (ms); longer is a 413.'),
+        cacheMemory: Size('512MB', 'The most memory the roll-ups and group maps queries keep of immutable tables (batch versions, sealed speed segments) may take; least recently used first out.'),
+        concurrency: Between(1, 64, 4, 'Queries executed at once; each pauses every few milliseconds so ingest is never held up.'),
+        maxQueued: Between(0, 100_000, 256, 'Queries waiting for a turn; one more is answered 503 overloaded.'),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -127,22 +127,28 @@ export function hllFromRegisters(pairs: Iterable<readonly [number, number]>): Hl
   return state;
 }
 
-/** The standard estimator with linear counting for small cardinalities (Flajolet et al.). */
+/**
+ * The standard estimator with linear counting for small cardinalities (Flajolet et al.),
+ * from the number of registers at each rank: summed rank by rank, so the estimate of a set
+ * of registers is the same whatever order they were set or stored in.
+ */
 export function hllEstimate(state: HllState): number {
+  const ranks = new Float64Array(65);
+  if (state.dense) {
+    for (let i = 0; i < HLL_M; i++) ranks[state.dense[i]!]!++;
+  } else {
+    ranks[0] = HLL_M - state.sparse!.size;
+    for (const r of state.sparse!.values()) ranks[r]!++;
+  }
+  return hllEstimateOfRanks(ranks);
+}
+
+/** hllEstimate from `ranks[r]`, the number of registers of rank r (ranks[0]: those unset). */
+export function hllEstimateOfRanks(ranks: Float64Array): number {
   const m = HLL_M;
   let sum = 0;
-  let zeros = 0;
-  if (state.dense) {
-    for (let i = 0; i < m; i++) {
-      const r = state.dense[i]!;
-      sum += 2 ** -r;
-      if (r === 0) zeros++;
-    }
-  } else {
-    zeros = m - state.sparse!.size;
-    sum = zeros;
-    for (const r of state.sparse!.values()) sum += 2 ** -r;
-  }
+  for (let r = 0; r < ranks.length; r++) if (ranks[r]! > 0) sum += ranks[r]! * 2 ** -r;
+  const zeros = ranks[0]!;
   const alpha = 0.7213 / (1 + 1.079 / m);
   const raw = (alpha * m * m) / sum;
   if (raw <= 2.5 * m && zeros > 0) return Math.round(m * Math.log(m / zeros));

@@ -14,3 +14,4 @@ export { SKETCH_ALPHA, SKETCH_GAMMA, SKETCH_MIN_INDEXABLE, sketchInit, sketchAdd
 export type { SketchState } from './sketch.js';
 export { sketchBounds } from './sketch-bounds.js';
 export type { SketchBounds } from './sketch-bounds.js';
+export type { StateColumn, Accumulator, ColumnBuilder, ColumnForm } from './columns.js';

@@ -1,4 +1,5 @@
 import type { DuckDBListVector, DuckDBType, DuckDBValue, DuckDBVector } from '@duckdb/node-api';
+import type { ColumnForm } from './columns.js';
 
 /**
  * Every measure is a monoid (contract §4): `init()` is the identity, `merge` is
@@ -89,6 +90,8 @@ export interface MeasureKind<Spec extends { readonly kind: string } = { readonly
    */
   spec(path: string | undefined, options: Readonly<Record<string, unknown>>, problem: (message: string) => void): Spec | undefined;
   monoid(spec: Spec): Measure<any, unknown>;
+  /** how an immutable table stores the kind's states (typed arrays, packed sketches) */
+  columns(spec: Spec): ColumnForm<any>;
   /** whether a state is the identity: a group holding only such states holds nothing */
   isEmpty(state: any): boolean;
   sql(spec: Spec, ctx: SqlContext): MeasureSql;

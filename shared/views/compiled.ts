@@ -1,5 +1,6 @@
 import type { StoredEvent } from '../events/index.js';
-import { measureOf, type Measure } from '../measures/index.js';
+import { kindOf, measureOf, type Measure } from '../measures/index.js';
+import type { ColumnForm } from '../measures/columns.js';
 import { definitionVersion, type ViewDefinition } from './definition.js';
 import { dimensionValue, pathReader } from './paths.js';
 
@@ -9,6 +10,8 @@ export interface CompiledView {
   readonly version: string;
   readonly measureNames: readonly string[];
   readonly measures: readonly Measure<any, unknown>[];
+  /** per measure, how an immutable table stores its states (shared/views/columns.ts) */
+  readonly columns: readonly ColumnForm[];
   /** per measure, the reader of its input (count reads nothing) */
   readonly measureInputs: ReadonlyArray<((e: StoredEvent) => unknown) | undefined>;
   readonly dimensionReaders: ReadonlyArray<(e: StoredEvent) => unknown>;
@@ -26,6 +29,7 @@ export function compileView(def: ViewDefinition): CompiledView {
     version: definitionVersion(def),
     measureNames,
     measures: specs.map(measureOf),
+    columns: specs.map((s) => kindOf(s).columns(s)),
     measureInputs: specs.map((s) => ('path' in s ? pathReader(s.path) : undefined)),
     dimensionReaders: def.dimensions.map(pathReader),
     matches(event) {

@@ -7,3 +7,4 @@ export type { CompiledView } from './compiled.js';
 export { GroupTable, ViewTable, absorbStates, groupKey } from './table.js';
 export type { ViewRow } from './table.js';
 export type { BatchVersion } from './version.js';
+export { ColumnTable, TableBuilder, NULL_CODE, freezeRows, lowerBound, mergeTables } from './columns.js';

@@ -1,5 +1,5 @@
 import type { Position } from '../log/position.js';
-import type { ViewTable } from './table.js';
+import type { ColumnTable } from './columns.js';
 
 /**
  * A published batch version, loaded: the states of every view over the records below its
@@ -11,5 +11,5 @@ export interface BatchVersion {
   readonly snapshot: Position;
   readonly createdAt: string;
   /** view name → its states, computed with the definition the table's `view` holds */
-  readonly tables: ReadonlyMap<string, ViewTable>;
+  readonly tables: ReadonlyMap<string, ColumnTable>;
 }

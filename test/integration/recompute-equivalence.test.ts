@@ -5,7 +5,7 @@ import { DOUBLE, DuckDBInstance, LIST, VARCHAR, listValue, type DuckDBConnection
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SETUP_SQL, computeViews, loadViewTable, sketchBounds, sketchTableStatement } from '../../batch/recompute/index.js';
 import { hllHash, SKETCH_MIN_INDEXABLE, sketchIndex } from '../../shared/measures/index.js';
-import { compileView, dimensionValue, parseViews, type CompiledView, type ViewTable } from '../../shared/views/index.js';
+import { compileView, dimensionValue, parseViews, type ColumnTable, type CompiledView } from '../../shared/views/index.js';
 import type { Position } from '../../shared/log/types.js';
 import { testArchive, writeTestArchive, type TestRecord } from '../support/recompute-archive.js';
 import { tableDifferences } from '../support/recompute-compare.js';
@@ -55,7 +55,7 @@ async function batchTables(name: string, records: readonly TestRecord[], snapsho
     outDir,
     duckdb: { memoryLimit: '512MB', threads: 2, tempDirectory: path.join(base, 'tmp') },
   });
-  const tables = new Map<string, ViewTable>();
+  const tables = new Map<string, ColumnTable>();
   for (const view of views) tables.set(view.def.name, await loadViewTable(sql, path.join(outDir, result.views[view.def.name]!.file), view));
   await rm(base, { recursive: true, force: true });
   return { tables, result };
@@ -159,7 +159,7 @@ describe('dedupe rule in SQL', () => {
   });
   const counted = async (name: string, records: TestRecord[], windowMs: number, snapshot: Position = { 0: 100, 1: 100 }) => {
     const { tables } = await batchTables(name, records, snapshot, windowMs, [view], 100);
-    return [...tables.get('codes')!.rows.values()].map((r) => r.dims[0]).sort();
+    return [...tables.get('codes')!.rows()].map((r) => r.dims[0]).sort();
   };
 
   it('drops a retry appended within the window and keeps the first occurrence with its content', async () => {

@@ -1,5 +1,11 @@
 import { hllRegisters, type AvgState, type HllState, type SketchState } from '../../shared/measures/index.js';
-import type { ViewTable } from '../../shared/views/index.js';
+import { ColumnTable, groupKey, type ViewRow, type ViewTable } from '../../shared/views/index.js';
+
+/** A table's groups by key, whichever form it is in. */
+function byKey(table: ViewTable | ColumnTable): Map<string, ViewRow> {
+  if (!(table instanceof ColumnTable)) return table.rows;
+  return new Map([...table.rows()].map((r) => [groupKey(r.bucket, r.dims), r]));
+}
 
 /** Sums agree within this relative tolerance (contract §4); everything else exactly. */
 const SUM_TOLERANCE = 1e-9;
@@ -12,11 +18,13 @@ const sortedEntries = (m: Map<number, number>) => [...m.entries()].sort((x, y) =
  * agree): groups on one side only, and measure states that differ — HLL registers and
  * sketch buckets must be identical, sums within SUM_TOLERANCE relative.
  */
-export function tableDifferences(actual: ViewTable, expected: ViewTable, limit = 20): string[] {
+export function tableDifferences(actualTable: ViewTable | ColumnTable, expectedTable: ViewTable | ColumnTable, limit = 20): string[] {
   const out: string[] = [];
-  const { measures, measureNames } = expected.view;
-  for (const [key, row] of expected.rows) {
-    const other = actual.rows.get(key);
+  const { measures, measureNames } = expectedTable.view;
+  const actual = byKey(actualTable);
+  const expected = byKey(expectedTable);
+  for (const [key, row] of expected) {
+    const other = actual.get(key);
     if (!other) {
       out.push(`missing group ${JSON.stringify(key)}`);
       continue;
@@ -50,6 +58,6 @@ export function tableDifferences(actual: ViewTable, expected: ViewTable, limit =
       }
     });
   }
-  for (const key of actual.rows.keys()) if (!expected.rows.has(key)) out.push(`extra group ${JSON.stringify(key)}`);
+  for (const key of actual.keys()) if (!expected.has(key)) out.push(`extra group ${JSON.stringify(key)}`);
   return out.slice(0, limit);
 }

@@ -40,6 +40,7 @@ describe('configuration', () => {
       'dedupe.window': ['7d', '7d'],
       'batch.memoryLimit': ['512MB', '512MB'],
       'speed.maxDedupeMemory': ['64MB', '64MB'],
+      'query.cacheMemory': ['64MB', '64MB'],
       'batch.schedule': ['0 * * * *', '0 * * * *'],
       'verify.schedule': ['0 * * * *', '0 * * * *'],
       mode: ['kappa', 'kappa'],

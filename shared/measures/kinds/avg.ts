@@ -1,3 +1,4 @@
+import { Float64Builder, type ColumnForm, type StateColumn } from '../columns.js';
 import { differenceOf, num, relativeDiff, type Measure, type MeasureKind } from '../kind.js';
 
 export interface AvgSpec {
@@ -30,11 +31,58 @@ export const avg: Measure<AvgState, number | null> = {
   result: (s) => (s.count === 0 ? null : s.sum / s.count),
 };
 
+/** Two Float64Arrays: the sums and the counts. */
+const avgColumns: ColumnForm<AvgState> = {
+  builder(capacity) {
+    const sums = new Float64Builder(capacity);
+    const counts = new Float64Builder(capacity);
+    const push = (s: AvgState) => {
+      sums.push(s.sum);
+      counts.push(s.count);
+    };
+    return { push, pushFrom: (from, row) => push(from.state(row)), finish: () => avgColumn(sums.finish(), counts.finish()) };
+  },
+};
+
+function avgColumn(sums: Float64Array, counts: Float64Array): StateColumn<AvgState> {
+  return {
+    length: sums.length,
+    bytes: sums.byteLength + counts.byteLength,
+    state: (row) => ({ sum: sums[row]!, count: counts[row]! }),
+    absorbInto: (into, row) => {
+      into.sum += sums[row]!;
+      into.count += counts[row]!;
+      return into;
+    },
+    result: (row) => (counts[row] === 0 ? null : sums[row]! / counts[row]!),
+    accumulator: () => {
+      let s = sums;
+      let c = counts;
+      let copied = false;
+      return {
+        absorb(slot, from, row) {
+          if (!copied) {
+            s = sums.slice();
+            c = counts.slice();
+            copied = true;
+          }
+          const x = from.state(row);
+          s[slot]! += x.sum;
+          c[slot]! += x.count;
+        },
+        result: (slot) => (c[slot] === 0 ? null : s[slot]! / c[slot]!),
+        state: (slot) => ({ sum: s[slot]!, count: c[slot]! }),
+      };
+    },
+  };
+}
+
 /** `avg: <path>`: the state (sum, count), merged by +; the count exact, the sum as `sum`'s. */
 export const avgKind: MeasureKind<AvgSpec> = {
   name: 'avg',
   spec: (path) => (path === undefined ? undefined : { kind: 'avg', path }),
   monoid: () => avg,
+  columns: () => avgColumns,
   isEmpty: (s: AvgState) => s.count === 0,
   sql: (spec, { m, number }) => ({
     input: `${number(spec.path)} AS ${m}`,

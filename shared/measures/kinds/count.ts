@@ -1,3 +1,4 @@
+import { numberColumns } from '../columns.js';
 import { differenceOf, numberColumn, relativeDiff, type Measure, type MeasureKind } from '../kind.js';
 
 export interface CountSpec {
@@ -13,6 +14,8 @@ export const count: Measure<number, number> = {
   result: (s) => s,
 };
 
+const countColumns = numberColumns((a, b) => a + b, false);
+
 /** `count`: the events of the group. State: an integer, merged by +; exact in every engine. */
 export const countKind: MeasureKind<CountSpec> = {
   name: 'count',
@@ -22,6 +25,7 @@ export const countKind: MeasureKind<CountSpec> = {
     return undefined;
   },
   monoid: () => count,
+  columns: () => countColumns,
   isEmpty: (s: number) => s === 0,
   sql: (_spec, { m }) => ({ aggregate: `count(*) AS ${m}`, output: `agg.${m}` }),
   decode: (_spec, c) => numberColumn(`CAST(${c} AS DOUBLE)`),

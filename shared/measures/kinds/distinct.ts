@@ -1,4 +1,5 @@
-import { HLL_M, HLL_P, hllAbsorb, hllAdd, hllAddHash, hllEstimate, hllInit, hllMerge, hllRegisters, type HllState } from '../hll.js';
+import { HLL_M, HLL_P, hllAbsorb, hllAdd, hllAddHash, hllEstimate, hllEstimateOfRanks, hllInit, hllMerge, hllRegisters, type HllState } from '../hll.js';
+import { Int32Builder, mapAccumulator, type ColumnForm, type StateColumn } from '../columns.js';
 import { differenceOf, listNumbers, type Measure, type MeasureKind } from '../kind.js';
 
 export interface DistinctSpec {
@@ -28,6 +29,70 @@ export const distinct: Measure<HllState, number> = {
   result: hllEstimate,
 };
 
+/**
+ * Registers packed per row as idx * 64 + rank in one Int32Array (sorted by idx), a row's
+ * run given by offsets; a row past the sparse limit keeps its 16 KiB dense array.
+ */
+const distinctColumns: ColumnForm<HllState> = {
+  builder(capacity) {
+    const packed = new Int32Builder(capacity);
+    const offsets = new Int32Builder((capacity ?? 1_024) + 1);
+    offsets.push(0);
+    const dense = new Map<number, Uint8Array>();
+    const push = (s: HllState) => {
+      if (s.dense) dense.set(offsets.length - 1, s.dense.slice());
+      else for (const [idx, rank] of [...s.sparse!].sort((a, b) => a[0] - b[0])) packed.push(idx * 64 + rank);
+      offsets.push(packed.length);
+    };
+    return {
+      push,
+      pushFrom(from, row) {
+        const p = packedOf.get(from);
+        if (!p) return push(from.state(row));
+        const d = p.dense.get(row);
+        if (d) dense.set(offsets.length - 1, d); // immutable: shared
+        else for (let i = p.offsets[row]!; i < p.offsets[row + 1]!; i++) packed.push(p.packed[i]!);
+        offsets.push(packed.length);
+      },
+      finish: () => distinctColumn(packed.finish(), offsets.finish(), dense),
+    };
+  },
+};
+
+const packedOf = new WeakMap<StateColumn<HllState>, { packed: Int32Array; offsets: Int32Array; dense: Map<number, Uint8Array> }>();
+
+function distinctColumn(packed: Int32Array, offsets: Int32Array, dense: Map<number, Uint8Array>): StateColumn<HllState> {
+  const column: StateColumn<HllState> = {
+    length: offsets.length - 1,
+    bytes: packed.byteLength + offsets.byteLength + dense.size * HLL_M,
+    state(row) {
+      const d = dense.get(row);
+      if (d) return { sparse: null, dense: d.slice() };
+      const sparse = new Map<number, number>();
+      for (let i = offsets[row]!; i < offsets[row + 1]!; i++) sparse.set(packed[i]! >> 6, packed[i]! & 63);
+      return { sparse, dense: null };
+    },
+    absorbInto(into, row) {
+      const d = dense.get(row);
+      if (d) return hllAbsorb(into, { sparse: null, dense: d });
+      let s = into;
+      for (let i = offsets[row]!; i < offsets[row + 1]!; i++) s = hllAddHash(s, packed[i]! >> 6, packed[i]! & 63);
+      return s;
+    },
+    result(row) {
+      const d = dense.get(row);
+      if (d) return hllEstimate({ sparse: null, dense: d });
+      const ranks = new Float64Array(65);
+      ranks[0] = HLL_M - (offsets[row + 1]! - offsets[row]!);
+      for (let i = offsets[row]!; i < offsets[row + 1]!; i++) ranks[packed[i]! & 63]!++;
+      return hllEstimateOfRanks(ranks);
+    },
+    accumulator: () => mapAccumulator(distinct, column),
+  };
+  packedOf.set(column, { packed, offsets, dense });
+  return column;
+}
+
 const RANK_BITS = 64; // a register travels from DuckDB as idx * 64 + rank (rank <= 51)
 
 /**
@@ -39,6 +104,7 @@ export const distinctKind: MeasureKind<DistinctSpec> = {
   name: 'distinct',
   spec: (path) => (path === undefined ? undefined : { kind: 'distinct', path }),
   monoid: () => distinct,
+  columns: () => distinctColumns,
   isEmpty: (s: HllState) => hllRegisters(s).length === 0,
   setup: [
     `CREATE OR REPLACE TEMP MACRO braid_hll_idx(h) AS CAST(h & ${HLL_M - 1} AS USMALLINT)`,

@@ -1,3 +1,4 @@
+import { numberColumns } from '../columns.js';
 import { differenceOf, num, numberColumn, relativeDiff, type Measure, type MeasureKind } from '../kind.js';
 
 export interface ExtremeSpec<K extends 'min' | 'max'> {
@@ -21,11 +22,13 @@ export const min = extreme('min', Math.min);
 export const max = extreme('max', Math.max);
 
 /** `min: <path>` and `max: <path>`: float64 or null, merged by min / max; exact in every engine. */
-function extremeKind<K extends 'min' | 'max'>(name: K, monoid: Measure<number | null, number | null>): MeasureKind<ExtremeSpec<K>> {
+function extremeKind<K extends 'min' | 'max'>(name: K, monoid: Measure<number | null, number | null>, pick: (a: number, b: number) => number): MeasureKind<ExtremeSpec<K>> {
+  const columns = numberColumns(pick, true);
   return {
     name,
     spec: (path) => (path === undefined ? undefined : { kind: name, path }),
     monoid: () => monoid,
+    columns: () => columns,
     isEmpty: (s: number | null) => s === null,
     sql: (spec, { m, number }) => ({ input: `${number(spec.path)} AS ${m}`, aggregate: `${name}(${m}) AS ${m}`, output: `agg.${m}` }),
     decode: (_spec, c) => numberColumn(c),
@@ -33,5 +36,5 @@ function extremeKind<K extends 'min' | 'max'>(name: K, monoid: Measure<number | 
   };
 }
 
-export const minKind = extremeKind('min', min);
-export const maxKind = extremeKind('max', max);
+export const minKind = extremeKind('min', min, Math.min);
+export const maxKind = extremeKind('max', max, Math.max);

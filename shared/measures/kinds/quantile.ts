@@ -1,6 +1,7 @@
 import { DOUBLE, INTEGER, LIST, listValue } from '@duckdb/node-api';
 import { differenceOf, listNumbers, num, relativeDiff, type Measure, type MeasureKind, type Statement } from '../kind.js';
 import { sketchBounds } from '../sketch-bounds.js';
+import { Float64Builder, Int32Builder, mapAccumulator, type ColumnForm, type StateColumn } from '../columns.js';
 import { SKETCH_ALPHA, SKETCH_GAMMA, SKETCH_MIN_INDEXABLE, sketchAbsorb, sketchAdd, sketchInit, sketchMerge, sketchQuantile, type SketchState } from '../sketch.js';
 
 export interface QuantileSpec {
@@ -34,6 +35,75 @@ export function sketchTableStatement(): Statement {
   };
 }
 
+/** One side of a sketch (pos or neg) packed: bucket indexes and counts, a row's run given by offsets. */
+class PackedBuckets {
+  readonly keys: Int32Builder;
+  readonly counts: Float64Builder;
+  readonly offsets: Int32Builder;
+
+  constructor(capacity = 1_024) {
+    this.keys = new Int32Builder(capacity);
+    this.counts = new Float64Builder(capacity);
+    this.offsets = new Int32Builder(capacity + 1);
+    this.offsets.push(0);
+  }
+
+  push(buckets: ReadonlyMap<number, number>): void {
+    for (const k of [...buckets.keys()].sort((a, b) => a - b)) {
+      this.keys.push(k);
+      this.counts.push(buckets.get(k)!);
+    }
+    this.offsets.push(this.keys.length);
+  }
+
+  finish() {
+    return { keys: this.keys.finish(), counts: this.counts.finish(), offsets: this.offsets.finish() };
+  }
+}
+
+type Packed = ReturnType<PackedBuckets['finish']>;
+
+function bucketsOf(p: Packed, row: number, into = new Map<number, number>()): Map<number, number> {
+  for (let i = p.offsets[row]!; i < p.offsets[row + 1]!; i++) into.set(p.keys[i]!, (into.get(p.keys[i]!) ?? 0) + p.counts[i]!);
+  return into;
+}
+
+/** Buckets packed per row (pos and neg apart), with the zero and total counts in Float64Arrays. */
+function quantileColumns(measure: Measure<SketchState, unknown>): ColumnForm<SketchState> {
+  const column = (pos: Packed, neg: Packed, zero: Float64Array, count: Float64Array): StateColumn<SketchState> => {
+    const self: StateColumn<SketchState> = {
+      length: zero.length,
+      bytes: [pos, neg].reduce((n, p) => n + p.keys.byteLength + p.counts.byteLength + p.offsets.byteLength, zero.byteLength + count.byteLength),
+      state: (row) => ({ pos: bucketsOf(pos, row), neg: bucketsOf(neg, row), zero: zero[row]!, count: count[row]! }),
+      absorbInto(into, row) {
+        bucketsOf(pos, row, into.pos);
+        bucketsOf(neg, row, into.neg);
+        into.zero += zero[row]!;
+        into.count += count[row]!;
+        return into;
+      },
+      result: (row) => measure.result(self.state(row)),
+      accumulator: () => mapAccumulator(measure, self),
+    };
+    return self;
+  };
+  return {
+    builder(capacity) {
+      const pos = new PackedBuckets(capacity);
+      const neg = new PackedBuckets(capacity);
+      const zero = new Float64Builder(capacity);
+      const count = new Float64Builder(capacity);
+      const push = (s: SketchState) => {
+        pos.push(s.pos);
+        neg.push(s.neg);
+        zero.push(s.zero);
+        count.push(s.count);
+      };
+      return { push, pushFrom: (from, row) => push(from.state(row)), finish: () => column(pos.finish(), neg.finish(), zero.finish(), count.finish()) };
+    },
+  };
+}
+
 const EMPTY_BUCKETS = 'CAST([] AS STRUCT("index" INTEGER, count BIGINT)[])';
 
 /**
@@ -54,6 +124,7 @@ export const quantileKind: MeasureKind<QuantileSpec> = {
     return { kind: 'quantile', path, q: [...new Set(q as number[])] };
   },
   monoid: (spec) => quantile(spec.q),
+  columns: (spec) => quantileColumns(quantile(spec.q)),
   isEmpty: (s: SketchState) => s.count === 0,
   setup: [
     // The bucket index of a >= min_indexable: k0 = ceil(ln(a) / ln(GAMMA)) from DuckDB's ln,

@@ -1,3 +1,4 @@
+import { numberColumns } from '../columns.js';
 import { differenceOf, num, numberColumn, relativeDiff, type Measure, type MeasureKind } from '../kind.js';
 
 export interface SumSpec {
@@ -17,6 +18,8 @@ export const sum: Measure<number | null, number | null> = {
   result: (s) => s,
 };
 
+const sumColumns = numberColumns((a, b) => a + b, true);
+
 /**
  * `sum: <path>`: float64, merged by +; null over no numbers. Exact between engines for
  * integers below 2^53, else within 1e-9 relative (the order of additions differs; DuckDB
@@ -26,6 +29,7 @@ export const sumKind: MeasureKind<SumSpec> = {
   name: 'sum',
   spec: (path) => (path === undefined ? undefined : { kind: 'sum', path }),
   monoid: () => sum,
+  columns: () => sumColumns,
   isEmpty: (s: number | null) => s === null,
   sql: (spec, { m, number }) => ({
     input: `${number(spec.path)} AS ${m}`,

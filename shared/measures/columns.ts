@@ -1,0 +1,201 @@
+/**
+ * How an immutable table (a loaded batch version, a sealed speed segment, a roll-up kept
+ * for a query shape) stores one measure's states: one column per measure, rows by index,
+ * in typed arrays where the kind allows (shared/views/columns.ts holds the table). A state
+ * read back is exactly the state stored: the column is a storage form, not a new engine.
+ */
+
+/** The states of one measure for the rows of an immutable table. */
+export interface StateColumn<S = unknown> {
+  readonly length: number;
+  /** bytes the column holds (typed arrays and packed sketches) */
+  readonly bytes: number;
+  /** the row's state, as the measure holds it: a fresh value the caller owns */
+  state(row: number): S;
+  /** folds the row's state into `into` (the caller's own, as Measure.absorb) and returns it */
+  absorbInto(into: S, row: number): S;
+  /** the row's result, as Measure.result of its state */
+  result(row: number): unknown;
+  /** merged states over this column's rows, starting as the rows' own (see Accumulator) */
+  accumulator(): Accumulator<S>;
+}
+
+/**
+ * Per row of a column, the row's state with other tables' states absorbed into it: how a
+ * query merges the groups of its other sources onto its largest one without a state object
+ * per group. Numeric kinds keep a copy of their typed array, made on the first absorb.
+ */
+export interface Accumulator<S = unknown> {
+  /** absorbs row `row` of `from` (a column of the same measure) into slot `slot` */
+  absorb(slot: number, from: StateColumn<S>, row: number): void;
+  result(slot: number): unknown;
+  /** the slot's merged state: a fresh value the caller owns */
+  state(slot: number): S;
+}
+
+/** Appends states row by row; `finish` makes the column. */
+export interface ColumnBuilder<S = unknown> {
+  push(state: S): void;
+  /** appends row `row` of `from` (a column of the same measure) as it is */
+  pushFrom(from: StateColumn<S>, row: number): void;
+  finish(): StateColumn<S>;
+}
+
+/** A kind's column form: what `MeasureKind.columns` returns for one spec. */
+export interface ColumnForm<S = unknown> {
+  builder(capacity?: number): ColumnBuilder<S>;
+}
+
+/** A growable Float64Array, trimmed by `finish`. */
+export class Float64Builder {
+  #data: Float64Array;
+  length = 0;
+
+  constructor(capacity = 1_024) {
+    this.#data = new Float64Array(Math.max(16, capacity));
+  }
+
+  push(x: number): void {
+    if (this.length === this.#data.length) {
+      const bigger = new Float64Array(this.#data.length * 2);
+      bigger.set(this.#data);
+      this.#data = bigger;
+    }
+    this.#data[this.length++] = x;
+  }
+
+  finish(): Float64Array {
+    return this.#data.length === this.length ? this.#data : this.#data.slice(0, this.length);
+  }
+}
+
+/** A growable Int32Array, trimmed by `finish`. */
+export class Int32Builder {
+  #data: Int32Array;
+  length = 0;
+
+  constructor(capacity = 1_024) {
+    this.#data = new Int32Array(Math.max(16, capacity));
+  }
+
+  push(x: number): void {
+    if (this.length === this.#data.length) {
+      const bigger = new Int32Array(this.#data.length * 2);
+      bigger.set(this.#data);
+      this.#data = bigger;
+    }
+    this.#data[this.length++] = x;
+  }
+
+  finish(): Int32Array {
+    return this.#data.length === this.length ? this.#data : this.#data.slice(0, this.length);
+  }
+}
+
+/**
+ * A state that is one number or null (count, sum, min, max): a Float64Array, and for the
+ * nullable kinds a byte per row saying whether the state is null (NaN cannot stand for null:
+ * a sum of finite numbers can overflow to Infinity and then to NaN).
+ */
+export function numberColumns(combine: (a: number, b: number) => number, nullable: boolean): ColumnForm<number | null> {
+  const column = (values: Float64Array, nulls: Uint8Array | undefined): StateColumn<number | null> => {
+    const at = (row: number): number | null => (nulls && nulls[row] === 1 ? null : values[row]!);
+    const self: StateColumn<number | null> = {
+      length: values.length,
+      bytes: values.byteLength + (nulls?.byteLength ?? 0),
+      state: at,
+      absorbInto: (into, row) => {
+        const b = at(row);
+        return into === null ? b : b === null ? into : combine(into, b);
+      },
+      result: at,
+      accumulator: () => {
+        let own: Float64Array | undefined;
+        let ownNulls: Uint8Array | undefined;
+        const slotAt = (slot: number): number | null => (own ? (ownNulls && ownNulls[slot] === 1 ? null : own[slot]!) : at(slot));
+        return {
+          absorb(slot, from, row) {
+            if (!own) {
+              own = values.slice();
+              ownNulls = nulls?.slice();
+            }
+            const b = from.state(row);
+            if (b === null) return;
+            const a = slotAt(slot);
+            own[slot] = a === null ? b : combine(a, b);
+            if (ownNulls) ownNulls[slot] = 0;
+          },
+          result: slotAt,
+          state: slotAt,
+        };
+      },
+    };
+    return self;
+  };
+  return {
+    builder(capacity) {
+      const values = new Float64Builder(capacity);
+      const nulls: number[] | undefined = nullable ? [] : undefined;
+      const push = (s: number | null) => {
+        if (s === null && !nulls) throw new Error('a null state in a column of a kind without null');
+        values.push(s ?? 0);
+        nulls?.push(s === null ? 1 : 0);
+      };
+      return {
+        push,
+        pushFrom: (from, row) => push(from.state(row)),
+        finish: () => column(values.finish(), nulls ? Uint8Array.from(nulls) : undefined),
+      };
+    },
+  };
+}
+
+/**
+ * The fallback form: the states themselves, in an array. Each is the column's own (copied in
+ * by `merge` with the identity), so a caller's later `add` cannot reach it.
+ */
+export function objectColumns<S>(measure: { init(): S; merge(a: S, b: S): S; absorb(into: S, from: S): S; result(s: S): unknown }): ColumnForm<S> {
+  const column = (states: S[]): StateColumn<S> => {
+    const self: StateColumn<S> = {
+      length: states.length,
+      bytes: states.length * 64,
+      state: (row) => measure.merge(measure.init(), states[row]!),
+      absorbInto: (into, row) => measure.absorb(into, states[row]!),
+      result: (row) => measure.result(states[row]!),
+      accumulator: () => mapAccumulator(measure, self),
+    };
+    return self;
+  };
+  return {
+    builder() {
+      const states: S[] = [];
+      return {
+        push: (s) => states.push(measure.merge(measure.init(), s)),
+        pushFrom: (from, row) => states.push(from.state(row)),
+        finish: () => column(states),
+      };
+    },
+  };
+}
+
+/**
+ * An accumulator that keeps a merged state per slot absorbed into, in a map: for kinds whose
+ * states are objects (sketches), where a query touches few of the slots.
+ */
+export function mapAccumulator<S>(measure: { merge(a: S, b: S): S; init(): S; result(s: S): unknown }, column: StateColumn<S>): Accumulator<S> {
+  const merged = new Map<number, S>();
+  return {
+    absorb(slot, from, row) {
+      const s = merged.get(slot) ?? column.state(slot);
+      merged.set(slot, from.absorbInto(s, row));
+    },
+    result: (slot) => {
+      const s = merged.get(slot);
+      return s === undefined ? column.result(slot) : measure.result(s);
+    },
+    state: (slot) => {
+      const s = merged.get(slot);
+      return s === undefined ? column.state(slot) : measure.merge(measure.init(), s);
+    },
+  };
+}
