@@ -36,7 +36,7 @@ import { distinct } from '../shared/measures/kinds/distinct.js';
 import { quantile } from '../shared/measures/kinds/quantile.js';
 import { startBenchBraid, runPhaseProcess, type BenchBraid } from './processes.js';
 import { emit, latencySummary, round, type Latency, type Measured } from './report.js';
-import { phaseMemory } from './query-memory.js';
+import { MEMORY_VIEWS, phaseMemory } from './query-memory.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -45,6 +45,7 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '10' },
     'ingest-rate': { type: 'string', default: '5000' },
     phase: { type: 'string' },
+    view: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -54,7 +55,7 @@ const duration = Number(args.duration);
 const ingestRate = Number(args['ingest-rate']);
 
 if (args.phase === 'memory') {
-  process.stdout.write(`${JSON.stringify(await phaseMemory(groups))}\n`);
+  process.stdout.write(`${JSON.stringify(await phaseMemory(groups, args.view as keyof typeof MEMORY_VIEWS))}\n`);
   process.exit(0);
 }
 
@@ -247,15 +248,29 @@ function compareRows(what: string, actual: Row[], expected: Row[]): string[] {
 // ---------------------------------------------------------------------------------------
 // HTTP
 
+/**
+ * A control request (load, status, checks): once more when the kept-alive connection it
+ * reused was reset (the server closed it while idle), never when braid itself is gone.
+ */
+async function once<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code !== 'ECONNRESET' && code !== 'UND_ERR_SOCKET') throw err;
+    return call();
+  }
+}
+
 async function post(url: string, body: unknown, expected: number): Promise<any> {
-  const res = await request(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await once(() => request(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }));
   const text = await res.body.text();
   if (res.statusCode !== expected) throw new Error(`${url}: ${res.statusCode} ${text}`);
   return JSON.parse(text);
 }
 
 async function json(url: string): Promise<any> {
-  const res = await request(url);
+  const res = await once(() => request(url));
   const text = await res.body.text();
   if (res.statusCode !== 200) throw new Error(`${url}: ${res.statusCode} ${text.slice(0, 500)}`);
   return JSON.parse(text);
@@ -304,7 +319,7 @@ async function alone(url: string, n = 15): Promise<number> {
   const times: number[] = [];
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
-    const res = await request(url);
+    const res = await once(() => request(url));
     await res.body.text();
     if (res.statusCode !== 200) throw new Error(`${url}: ${res.statusCode}`);
     times.push(performance.now() - t0);
@@ -341,6 +356,9 @@ async function steadyIngest(url: string, time: number, next: { j: number }, seco
           await res.body.dump();
           if (res.statusCode !== 202) non202++;
           acks.push(performance.now() - t0);
+        })
+        .catch(() => {
+          non202++; // a connection refused or reset: not acknowledged
         }),
     );
   }
@@ -360,11 +378,16 @@ async function mix(url: string, seconds: number): Promise<Map<string, { latencie
       for (let i = c; performance.now() < end; i++) {
         const shape = SHAPES[i % SHAPES.length]!;
         const t0 = performance.now();
-        const res = await pool.request({ path: shape.path, method: 'GET' });
-        await res.body.dump();
         const o = out.get(shape.name)!;
-        if (res.statusCode !== 200) o.non200++;
-        o.latencies.push(performance.now() - t0);
+        try {
+          const res = await pool.request({ path: shape.path, method: 'GET' });
+          await res.body.dump();
+          if (res.statusCode !== 200) o.non200++;
+          o.latencies.push(performance.now() - t0);
+        } catch {
+          o.non200++; // a connection refused or reset
+          if (o.non200 > 100) return;
+        }
       }
     }),
   );
@@ -476,7 +499,10 @@ try {
   problems.push(...v.problems);
   rowsCompared = v.rowsCompared;
 
-  const memory = runPhaseProcess(fileURLToPath(import.meta.url), ['--phase', 'memory', '--groups', String(groups)], ['--expose-gc', '--max-old-space-size=8192']);
+  const memory = Object.assign(
+    {},
+    ...Object.keys(MEMORY_VIEWS).map((view) => runPhaseProcess(fileURLToPath(import.meta.url), ['--phase', 'memory', '--view', view, '--groups', String(groups)], ['--expose-gc', '--max-old-space-size=8192'])),
+  ) as Record<string, { heldBytesPerGroup: number }>;
   const peakRssMB = braid.peakRssMB();
   const ack = (acks: number[]): Latency => latencySummary(acks);
   const ackAlone = ack(ingestAlone.acks);

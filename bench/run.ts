@@ -65,7 +65,7 @@ function plan(): Step[] {
     ...streams.map((n, i) => ({ item: 1, label: `stream aggregation, ${n.toLocaleString('en-US')} events`, file: 'streams.ts', args: [String(n), ...k, ...(i > 0 ? ['--skip-build'] : [])] })),
     ...ingest.map((n) => ({ item: 2, label: `ingest, ${n.toLocaleString('en-US')} events`, file: 'ingest.ts', args: ['--events', String(n), '--clients', '8', '--batches', '100,1000', ...k] })),
     ...recompute.map((n) => ({ item: 3, label: `batch recomputation, ${n.toLocaleString('en-US')} events`, file: 'recompute.ts', args: ['--events', String(n)] })),
-    ...[1_000, 100_000].map((g) => ({ item: 4, label: `query serving, ${g.toLocaleString('en-US')} groups`, file: 'query.ts', args: ['--groups', String(g), '--duration', duration] })),
+    ...(quick ? [10_000, 100_000] : [100_000, 1_000_000]).map((g) => ({ item: 4, label: `query serving, ${g.toLocaleString('en-US')} groups`, file: 'query.ts', args: ['--groups', String(g), '--duration', duration] })),
     ...logs.flatMap((log) =>
       rates.map((r) => ({ item: 5, label: `freshness, ${r.toLocaleString('en-US')} events/s, ${log} log`, file: 'freshness.ts', args: ['--log', log, '--rate', String(r), '--probes', probes, ...k] })),
     ),

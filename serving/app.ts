@@ -97,6 +97,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const verifier = () =>
       role(node.verifier, node.mode === 'kappa' ? 'mode kappa has no Lambda side to verify' : 'verification needs the speed role and starts once the log is open; retry shortly');
     admin.push(batchWriteRoutes(batch), replayWriteRoutes(replays), verificationWriteRoutes(verifier));
+    // Queries rest between their slices while an ingest request is being read or appended.
+    let ingesting = 0;
+    app.addHook('onRequest', async (request, reply) => {
+      if (request.method !== 'POST' || !request.url.startsWith('/v1/events')) return;
+      ingesting++;
+      // 'close' comes once the response is sent or the connection is gone, whichever it is.
+      reply.raw.once('close', () => ingesting--);
+    });
+    node.slices.restWhile(() => ingesting > 0);
     const queries = new QueryService(node.sources, {
       maxGroups: config.query.maxGroups,
       timeoutMs: config.query.timeoutMs,

@@ -51,19 +51,27 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 /**
  * Slices long synchronous work so that it shares the event loop: the work calls `pause()`
- * every few thousand steps, and once the current slice has run `sliceMs` the pause yields
- * (setImmediate: pending I/O — an ingest request, a log read — runs first). The slice is
- * shared by all work in the process, so two queries together still hold the loop for about
- * `sliceMs` at a time, not twice that.
+ * every few thousand steps, and once the current slice has run `sliceMs` the pause yields.
+ * The slice is shared by all work in the process, so two queries together still hold the
+ * loop for about `sliceMs` at a time, not twice that. A yield is an immediate (pending I/O
+ * runs first) or, while `busy()` says more urgent work is waiting (an ingest request being
+ * read and appended takes several turns of the loop), a rest of `sliceMs` on a timer, so
+ * that work gets every turn it needs before the next slice.
  */
 export class Slices {
   readonly sliceMs: number;
   #sliceEnd = 0;
   /** a slice is running in this turn of the event loop (cleared by an immediate queued at its start) */
   #inTurn = false;
+  #busy: () => boolean = () => false;
 
-  constructor(sliceMs = 4) {
+  constructor(sliceMs = 2) {
     this.sliceMs = sliceMs;
+  }
+
+  /** What says more urgent work is waiting (one source; set once the serving layer knows it). */
+  restWhile(busy: () => boolean): void {
+    this.#busy = busy;
   }
 
   #start(): void {
@@ -81,11 +89,10 @@ export class Slices {
       return undefined;
     }
     if (performance.now() < this.#sliceEnd) return undefined;
-    return new Promise((resolve) =>
-      setImmediate(() => {
-        if (!this.#inTurn) this.#start();
-        resolve();
-      }),
-    );
+    const resume = (resolve: () => void) => () => {
+      if (!this.#inTurn) this.#start();
+      resolve();
+    };
+    return new Promise((resolve) => (this.#busy() ? setTimeout(resume(resolve), this.sliceMs) : setImmediate(resume(resolve))));
   };
 }

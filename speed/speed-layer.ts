@@ -6,6 +6,9 @@ import { freezeRows, mergeTables, viewKey, type BatchVersion, type ColumnTable, 
 import { DedupeState } from './dedupe.js';
 import { emptyTables, Folder, type FoldCounts, type Tables } from './folder.js';
 
+/** Records folded between two pauses of the tail. */
+const FOLD_SLICE = 256;
+
 /** A sealed segment's tables, keyed by `viewKey`: immutable. */
 export type SealedTables = ReadonlyMap<string, ColumnTable>;
 
@@ -330,7 +333,7 @@ export class SpeedLayer {
     for (const r of batch) state.position[r.partition] = r.offset + 1;
     let groups = 0;
     for (const t of state.live.tables.values()) groups += t.size;
-    if (groups >= (this.#options.sealGroups ?? 50_000)) this.#seal(state);
+    if (groups >= (this.#options.sealGroups ?? 16_384)) this.#seal(state);
   }
 
   /**
@@ -370,7 +373,15 @@ export class SpeedLayer {
         try {
           const state = this.#requireState();
           for await (const batch of log.read({ from: { ...state.position }, maxBatch, signal: abort.signal })) {
-            this.#fold(this.#requireState(), batch);
+            // In slices of the event loop: a batch of thousands of records folded at once
+            // would hold an ingest request (or a query) waiting behind it.
+            for (let i = 0; i < batch.length; i += FOLD_SLICE) {
+              this.#fold(this.#requireState(), i === 0 && batch.length <= FOLD_SLICE ? batch : batch.slice(i, i + FOLD_SLICE));
+              const paused = this.#options.pause?.();
+              if (paused) await paused;
+              // A rebuild or close stops the tail: the rest of this batch is not this state's.
+              if (abort.signal.aborted) return;
+            }
           }
           return;
         } catch (err) {

@@ -146,7 +146,7 @@ export class QueryEngine {
     const extraList = [...extras.values()];
     const first = Math.min(...parts.map((p) => p.first));
     const ranked = await this.#rank(view, skeleton, accumulators, extraList, q, budget);
-    return this.#materialize(view, skeleton, others, maps, accumulators, extraList, ranked, q, first);
+    return this.#materialize(view, skeleton, others, maps, accumulators, extraList, ranked, q, first, budget);
   }
 
   async #step(budget: Budget): Promise<void> {
@@ -405,12 +405,15 @@ export class QueryEngine {
     const wanted = q.offset + q.limit;
     const extraIds = extras.map((_, i) => -(i + 1)).filter(keep);
     // Skeleton rows, with having applied, in the skeleton's (natural) order.
-    const candidates: number[] = [];
+    // In an Int32Array: a million candidates are 4 MB off the heap, not work for the collector.
+    const kept = new Int32Array(skeleton.count + extraIds.length);
+    let n = 0;
     for (let k = 0; k < skeleton.count; k++) {
       if ((k & this.#mask) === this.#mask) await this.#step(budget);
       const row = rowAt(skeleton, k);
-      if (q.having.length === 0 || keep(row)) candidates.push(row);
+      if (q.having.length === 0 || keep(row)) kept[n++] = row;
     }
+    const candidates = kept.subarray(0, n);
     const groups = candidates.length + extraIds.length;
     if (q.orderBy.length === 0) {
       // The default order: the skeleton's own, with the extras merged in where they belong.
@@ -424,10 +427,20 @@ export class QueryEngine {
       }
       return { page: page.slice(q.offset), groups };
     }
-    const everything = candidates.concat(extraIds);
-    if (wanted * 8 >= everything.length) return { page: everything.sort(compare).slice(q.offset, wanted), groups };
+    kept.set(extraIds, n);
+    const everything = kept.subarray(0, groups);
+    if (wanted * 8 >= everything.length) return { page: [...everything.sort(compare).subarray(q.offset, wanted)], groups };
     const lead = q.orderBy[0]!;
-    return { page: (await this.#top(everything, wanted, compare, lead.kind === 'measure' ? (c) => numberOf(c, lead.index, lead.q) : undefined, lead.desc, budget)).slice(q.offset), groups };
+    let leadOf: ((c: number) => number | null) | undefined;
+    if (lead.kind === 'measure') {
+      // A numeric lead read straight from the merged values (a call per candidate otherwise).
+      const nums = lead.q === undefined ? accs.get(lead.index)?.numbers?.() : undefined;
+      if (nums) {
+        const { values, nulls } = nums;
+        leadOf = (c) => (c < 0 ? numberOf(c, lead.index) : nulls !== undefined && nulls[c] === 1 ? null : values[c]!);
+      } else leadOf = (c) => numberOf(c, lead.index, lead.q);
+    }
+    return { page: (await this.#top(everything, wanted, compare, leadOf, lead.desc, budget)).slice(q.offset), groups };
   }
 
   /**
@@ -435,7 +448,7 @@ export class QueryEngine {
    * key, an item whose key is plainly worse than the heap's worst is skipped without the full
    * comparison (a top-N of a million groups compares numbers, mostly).
    */
-  async #top(items: number[], k: number, compare: (a: number, b: number) => number, lead: ((c: number) => number | null) | undefined, desc: boolean, budget: Budget): Promise<number[]> {
+  async #top(items: Int32Array, k: number, compare: (a: number, b: number) => number, lead: ((c: number) => number | null) | undefined, desc: boolean, budget: Budget): Promise<number[]> {
     const heap: number[] = [];
     const up = (i: number) => {
       while (i > 0) {
@@ -483,7 +496,7 @@ export class QueryEngine {
   }
 
   /** The page's rows: each group's states merged from every table that holds it, then the results. */
-  #materialize(
+  async #materialize(
     view: CompiledView,
     skeleton: Part,
     others: readonly Part[],
@@ -493,7 +506,8 @@ export class QueryEngine {
     ranked: { page: number[]; groups: number },
     q: ViewQuery,
     first: number,
-  ): Answered {
+    budget: Budget,
+  ): Promise<Answered> {
     const { measures, measureNames, def } = view;
     const table = skeleton.table;
     const pageRows = new Map<number, unknown[]>();
@@ -505,6 +519,7 @@ export class QueryEngine {
         const other = others[o]!;
         const map = maps[o]!;
         for (let k = 0; k < other.count; k++) {
+          if ((k & this.#mask) === this.#mask) await this.#step(budget);
           const states = pageRows.get(map[k]!);
           if (!states) continue;
           const row = rowAt(other, k);

@@ -60,6 +60,7 @@ export class QueryService {
   readonly #engine: QueryEngine;
   #running = 0;
   readonly #waiting: Array<() => void> = [];
+  readonly #batches = new Map<string, Batch<Answer & AnswerForm>>();
 
   constructor(sources: ViewSources, options: QueryServiceOptions) {
     this.#sources = sources;
@@ -92,7 +93,19 @@ export class QueryService {
   }
 
   /** A query in its JSON form (POST /v1/views/:name/query, and the query string read into it). */
-  async answerRequest(name: string, request: QueryRequest): Promise<Answer & AnswerForm> {
+  answerRequest(name: string, request: QueryRequest): Promise<Answer & AnswerForm> {
+    // Identical queries asked while one is computed share the next computation: it starts
+    // after every one of them arrived, so each answer is as fresh as its own would be.
+    const key = `${name}\u0000${JSON.stringify(request)}`;
+    let batch = this.#batches.get(key);
+    if (!batch) {
+      batch = new Batch(() => this.#compute(name, request), () => this.#batches.delete(key));
+      this.#batches.set(key, batch);
+    }
+    return batch.join();
+  }
+
+  async #compute(name: string, request: QueryRequest): Promise<Answer & AnswerForm> {
     const configured = this.view(name);
     const kappaMode = this.#sources.mode === 'kappa';
     // In Kappa mode every answer comes from the stream fold over the whole log.
@@ -160,3 +173,42 @@ export class QueryService {
     };
   }
 }
+
+/**
+ * One query's computations: the one running, and the next, which every caller arriving
+ * while one runs joins (it starts once the running one ends).
+ */
+class Batch<T> {
+  #running: Promise<T> | undefined;
+  #next: Promise<T> | undefined;
+  readonly #compute: () => Promise<T>;
+  readonly #onIdle: () => void;
+
+  constructor(compute: () => Promise<T>, onIdle: () => void) {
+    this.#compute = compute;
+    this.#onIdle = onIdle;
+  }
+
+  join(): Promise<T> {
+    const running = this.#running;
+    if (!running) return this.#start();
+    this.#next ??= running.then(settled, settled).then(() => {
+      this.#next = undefined;
+      return this.#start();
+    });
+    return this.#next;
+  }
+
+  #start(): Promise<T> {
+    const p = this.#compute();
+    this.#running = p;
+    p.then(settled, settled).then(() => {
+      if (this.#running !== p || this.#next) return;
+      this.#running = undefined;
+      this.#onIdle();
+    });
+    return p;
+  }
+}
+
+const settled = (): void => undefined;

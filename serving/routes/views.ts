@@ -69,13 +69,17 @@ export function viewRoutes({ queries, batch, now = Date.now, metrics }: ViewRout
       };
     });
 
+    // An answer shared by identical queries (QueryService batches them) is serialised once.
+    const serialised = new WeakMap<object, string>();
     /** JSON, or CSV when asked for (format=csv, or Accept: text/csv). */
     const reply = (answer: Awaited<ReturnType<QueryService['answer']>>, accept: string | undefined, res: import('fastify').FastifyReply) => {
       const { format, groupBy, answeredWith, ...body } = answer;
       if (format === 'csv' || (accept !== undefined && /\btext\/csv\b/.test(accept) && !/application\/json/.test(accept))) {
         return res.type('text/csv; charset=utf-8').send(toCsv(answeredWith, groupBy, body.rows));
       }
-      return res.send(body);
+      let json = serialised.get(answer);
+      if (json === undefined) serialised.set(answer, (json = JSON.stringify(body)));
+      return res.type('application/json; charset=utf-8').send(json);
     };
 
     app.get(

@@ -31,7 +31,15 @@ export interface Accumulator<S = unknown> {
   result(slot: number): unknown;
   /** the slot's merged state: a fresh value the caller owns */
   state(slot: number): S;
+  /**
+   * For kinds whose result is the state, a number or null: every slot's merged value
+   * (`nulls[slot] === 1` for null), for reading a million of them without a call each.
+   */
+  numbers?(): { readonly values: Float64Array; readonly nulls: Uint8Array | undefined };
 }
+
+/** A numeric column's arrays: what another numeric column of its measure absorbs from directly. */
+const numericArrays = new WeakMap<StateColumn<any>, { values: Float64Array; nulls: Uint8Array | undefined }>();
 
 /** Appends states row by row; `finish` makes the column. */
 export interface ColumnBuilder<S = unknown> {
@@ -112,24 +120,38 @@ export function numberColumns(combine: (a: number, b: number) => number, nullabl
       accumulator: () => {
         let own: Float64Array | undefined;
         let ownNulls: Uint8Array | undefined;
+        const copy = () => {
+          own = values.slice();
+          ownNulls = nulls?.slice();
+        };
         const slotAt = (slot: number): number | null => (own ? (ownNulls && ownNulls[slot] === 1 ? null : own[slot]!) : at(slot));
         return {
           absorb(slot, from, row) {
-            if (!own) {
-              own = values.slice();
-              ownNulls = nulls?.slice();
+            if (!own) copy();
+            const arrays = numericArrays.get(from);
+            if (arrays) {
+              // the same kind's column: its arrays, without a call per row
+              if (arrays.nulls && arrays.nulls[row] === 1) return;
+              const b = arrays.values[row]!;
+              if (ownNulls && ownNulls[slot] === 1) {
+                own![slot] = b;
+                ownNulls[slot] = 0;
+              } else own![slot] = combine(own![slot]!, b);
+              return;
             }
             const b = from.state(row);
             if (b === null) return;
             const a = slotAt(slot);
-            own[slot] = a === null ? b : combine(a, b);
+            own![slot] = a === null ? b : combine(a, b);
             if (ownNulls) ownNulls[slot] = 0;
           },
           result: slotAt,
           state: slotAt,
+          numbers: () => ({ values: own ?? values, nulls: own ? ownNulls : nulls }),
         };
       },
     };
+    numericArrays.set(self, { values, nulls });
     return self;
   };
   return {

@@ -187,13 +187,15 @@ export function freezeRows(view: CompiledView, rows: Iterable<ViewRow>, dims = v
 }
 
 /** Merges two sorted dictionaries: the merged values, and each side's old code → new code. */
-function mergeDictionaries(a: readonly string[], b: readonly string[]): { values: string[]; fromA: Int32Array; fromB: Int32Array } {
+async function mergeDictionaries(a: readonly string[], b: readonly string[], pause?: () => Promise<void> | undefined): Promise<{ values: string[]; fromA: Int32Array; fromB: Int32Array }> {
   const values: string[] = [];
   const fromA = new Int32Array(a.length);
   const fromB = new Int32Array(b.length);
   let i = 0;
   let j = 0;
+  let steps = 0;
   while (i < a.length || j < b.length) {
+    if (pause && (++steps & 4_095) === 0) await pause();
     if (j >= b.length || (i < a.length && a[i]! < b[j]!)) {
       fromA[i++] = values.length;
       values.push(a[i - 1]!);
@@ -217,7 +219,8 @@ function mergeDictionaries(a: readonly string[], b: readonly string[]): { values
  */
 export async function mergeTables(a: ColumnTable, b: ColumnTable, pause?: () => Promise<void> | undefined): Promise<ColumnTable> {
   const dims = a.codes.length;
-  const dictionaries = Array.from({ length: dims }, (_, d) => mergeDictionaries(a.dictionaries[d]!, b.dictionaries[d]!));
+  const dictionaries: Array<Awaited<ReturnType<typeof mergeDictionaries>>> = [];
+  for (let d = 0; d < dims; d++) dictionaries.push(await mergeDictionaries(a.dictionaries[d]!, b.dictionaries[d]!, pause));
   const recode = (map: Int32Array, code: number) => (code === NULL_CODE ? NULL_CODE : map[code]!);
   const n = a.length + b.length;
   const buckets = new Float64Builder(n);
