@@ -54,49 +54,40 @@ export interface ColumnForm<S = unknown> {
   builder(capacity?: number): ColumnBuilder<S>;
 }
 
-/** A growable Float64Array, trimmed by `finish`. */
-export class Float64Builder {
-  #data: Float64Array;
+/** A growable typed array, trimmed by `finish`. */
+class Growable<A extends Float64Array | Int32Array> {
+  #data: A;
+  readonly #make: (length: number) => A;
   length = 0;
 
-  constructor(capacity = 1_024) {
-    this.#data = new Float64Array(Math.max(16, capacity));
+  constructor(make: (length: number) => A, capacity = 1_024) {
+    this.#make = make;
+    this.#data = make(Math.max(16, capacity));
   }
 
   push(x: number): void {
     if (this.length === this.#data.length) {
-      const bigger = new Float64Array(this.#data.length * 2);
+      const bigger = this.#make(this.#data.length * 2);
       bigger.set(this.#data);
       this.#data = bigger;
     }
     this.#data[this.length++] = x;
   }
 
-  finish(): Float64Array {
-    return this.#data.length === this.length ? this.#data : this.#data.slice(0, this.length);
+  finish(): A {
+    return (this.#data.length === this.length ? this.#data : this.#data.slice(0, this.length)) as A;
   }
 }
 
-/** A growable Int32Array, trimmed by `finish`. */
-export class Int32Builder {
-  #data: Int32Array;
-  length = 0;
-
-  constructor(capacity = 1_024) {
-    this.#data = new Int32Array(Math.max(16, capacity));
+export class Float64Builder extends Growable<Float64Array> {
+  constructor(capacity?: number) {
+    super((n) => new Float64Array(n), capacity);
   }
+}
 
-  push(x: number): void {
-    if (this.length === this.#data.length) {
-      const bigger = new Int32Array(this.#data.length * 2);
-      bigger.set(this.#data);
-      this.#data = bigger;
-    }
-    this.#data[this.length++] = x;
-  }
-
-  finish(): Int32Array {
-    return this.#data.length === this.length ? this.#data : this.#data.slice(0, this.length);
+export class Int32Builder extends Growable<Int32Array> {
+  constructor(capacity?: number) {
+    super((n) => new Int32Array(n), capacity);
   }
 }
 
