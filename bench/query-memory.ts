@@ -41,21 +41,19 @@ async function build(view: CompiledView, groups: number, before: number): Promis
 
 /** One view's figures; run each view in a process of its own (what one leaves behind skews the next). */
 export async function phaseMemory(groups: number, name: keyof typeof MEMORY_VIEWS): Promise<Record<string, unknown>> {
-  const out: Record<string, unknown> = {};
-  {
-    const measures = MEMORY_VIEWS[name];
-    const [view] = parseViews([{ name: 'per_id', events: ['purchase'], granularity: 'hour', dimensions: ['data.country', 'key'], measures }]).map(compileView);
-    const before = await held();
-    const { frozen, foldingBytes } = await build(view!, groups, before);
-    const atRest = (await held()) - before;
-    out[name] = {
+  const measures = MEMORY_VIEWS[name];
+  const [view] = parseViews([{ name: 'per_id', events: ['purchase'], granularity: 'hour', dimensions: ['data.country', 'key'], measures }]).map(compileView);
+  const before = await held();
+  const { frozen, foldingBytes } = await build(view!, groups, before);
+  const atRest = (await held()) - before;
+  return {
+    [name]: {
       measures: Object.keys(measures),
       groups: frozen.length,
       foldingBytesPerGroup: Math.round(foldingBytes / groups),
       heldBytesPerGroup: Math.round(atRest / groups),
       heldMB: round(atRest / 2 ** 20, 1),
       tableBytesPerGroup: Math.round(frozen.bytes / frozen.length),
-    };
-  }
-  return out;
+    },
+  };
 }

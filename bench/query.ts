@@ -330,7 +330,7 @@ async function alone(url: string, n = 15): Promise<number> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /**
- * POST /v1/events at `rate` events/s in batches of 50 for `seconds` (each batch on its own
+ * POST /v1/events at `ingest-rate` events/s in batches of 50 for `seconds` (each batch on its own
  * schedule, so a slow acknowledgement does not slow the offered rate), from event `next`.
  */
 async function steadyIngest(url: string, time: number, next: { j: number }, seconds: number): Promise<{ acks: number[]; events: number; non202: number }> {
@@ -338,7 +338,7 @@ async function steadyIngest(url: string, time: number, next: { j: number }, seco
   const acks: number[] = [];
   let non202 = 0;
   const per = 50;
-  const interval = (1000 * per) / rate();
+  const interval = (1000 * per) / ingestRate;
   const started = performance.now();
   const pending: Promise<void>[] = [];
   let events = 0;
@@ -366,7 +366,6 @@ async function steadyIngest(url: string, time: number, next: { j: number }, seco
   await pool.close();
   return { acks, events, non202 };
 }
-const rate = () => ingestRate;
 
 /** `connections` loops, each cycling through the shapes from its own starting shape; latencies per shape. */
 async function mix(url: string, seconds: number): Promise<Map<string, { latencies: number[]; non200: number }>> {

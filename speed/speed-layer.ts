@@ -376,7 +376,7 @@ export class SpeedLayer {
             // In slices of the event loop: a batch of thousands of records folded at once
             // would hold an ingest request (or a query) waiting behind it.
             for (let i = 0; i < batch.length; i += FOLD_SLICE) {
-              this.#fold(this.#requireState(), i === 0 && batch.length <= FOLD_SLICE ? batch : batch.slice(i, i + FOLD_SLICE));
+              this.#fold(this.#requireState(), batch.length <= FOLD_SLICE ? batch : batch.slice(i, i + FOLD_SLICE));
               const paused = this.#options.pause?.();
               if (paused) await paused;
               // A rebuild or close stops the tail: the rest of this batch is not this state's.

@@ -9,8 +9,6 @@ export class QueryCache {
   readonly maxBytes: number;
   readonly #entries = new Map<string, { readonly value: Promise<unknown>; bytes: number }>();
   #bytes = 0;
-  hits = 0;
-  misses = 0;
 
   constructor(maxBytes: number) {
     this.maxBytes = maxBytes;
@@ -20,21 +18,15 @@ export class QueryCache {
     return this.#bytes;
   }
 
-  get entries(): number {
-    return this.#entries.size;
-  }
-
   /** The entry for `key`, built by `build` (its value and the bytes it holds) when absent. */
   get<T>(key: string, build: () => Promise<{ value: T; bytes: number }>): Promise<T> {
     const entry = this.#entries.get(key);
     if (entry) {
-      this.hits++;
       // Most recently used last: the map's order is the eviction order.
       this.#entries.delete(key);
       this.#entries.set(key, entry);
       return entry.value as Promise<T>;
     }
-    this.misses++;
     const built = build();
     const value = built.then((b) => b.value);
     const fresh = { value, bytes: 0 };
@@ -51,11 +43,6 @@ export class QueryCache {
       },
     );
     return value;
-  }
-
-  clear(): void {
-    this.#entries.clear();
-    this.#bytes = 0;
   }
 
   #evict(): void {

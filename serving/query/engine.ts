@@ -1,7 +1,7 @@
 import { BraidError } from '../../shared/errors.js';
 import type { Accumulator } from '../../shared/measures/index.js';
 import { Float64Builder, Int32Builder } from '../../shared/measures/columns.js';
-import { bucketOf, ColumnTable, Granularities, lowerBound, NULL_CODE, type CompiledView, type Granularity } from '../../shared/views/index.js';
+import { bucketOf, ColumnTable, Granularities, groupKey, lowerBound, NULL_CODE, type CompiledView, type Granularity } from '../../shared/views/index.js';
 import type { QueryCache } from './cache.js';
 import type { Answered, AnswerRow, DimFilter, HavingOp, OrderKey, QueryBudget, ViewQuery } from './query.js';
 
@@ -118,7 +118,7 @@ export class QueryEngine {
         const row = rowAt(other, k);
         const bucket = all ? 0 : other.table.buckets[row]!;
         const dims = other.table.dims(row);
-        const key = `${bucket}\u0000${JSON.stringify(dims)}`;
+        const key = groupKey(bucket, dims);
         const extra = extras.get(key);
         if (!extra) extras.set(key, { bucket, dims, states: other.table.states(row) });
         else other.table.columns.forEach((c, m) => (extra.states[m] = c.absorbInto(extra.states[m], row)));
@@ -177,7 +177,7 @@ export class QueryEngine {
       const part = await this.#select(table, q, budget);
       budget.touch(part.count);
       const rolled = await this.#rollUp(view, part, q, budget);
-      return { value: { table: rolled, lo: 0, count: rolled.length, first: part.first } satisfies Part, bytes: rolled.length === 0 ? 64 : ownBytes(rolled) };
+      return { value: { table: rolled, lo: 0, count: rolled.length, first: part.first } satisfies Part, bytes: rolled.length === 0 ? 64 : rolled.arrayBytes };
     };
     if (table.length < this.#cacheMinRows) return (await build()).value;
     const filters = (m: ReadonlyMap<number, DimFilter>) => [...m].map(([i, f]) => [i, [...f.values].sort(), f.null]).sort();
@@ -272,27 +272,28 @@ export class QueryEngine {
     const target = other.table;
     const dims = skeleton.codes.length;
     const probe = new Int32Array(dims);
+    /** Skeleton row i against the probe (`bucket`, then `probe`'s codes). */
+    const compare = (i: number, bucket: number): number => {
+      if (!ignoreBuckets) {
+        const b = skeleton.buckets[i]! - bucket;
+        if (b !== 0) return b;
+      }
+      for (let d = 0; d < dims; d++) {
+        const c = skeleton.codes[d]![i]! - probe[d]!;
+        if (c !== 0) return c;
+      }
+      return 0;
+    };
     const locate = (row: number, lo: number): number => {
       const bucket = target.buckets[row]!;
-      const compare = (i: number): number => {
-        if (!ignoreBuckets) {
-          const b = skeleton.buckets[i]! - bucket;
-          if (b !== 0) return b;
-        }
-        for (let d = 0; d < dims; d++) {
-          const c = skeleton.codes[d]![i]! - probe[d]!;
-          if (c !== 0) return c;
-        }
-        return 0;
-      };
       let l = lo;
       let h = skeleton.length;
       while (l < h) {
         const mid = (l + h) >>> 1;
-        if (compare(mid) < 0) l = mid + 1;
+        if (compare(mid, bucket) < 0) l = mid + 1;
         else h = mid;
       }
-      return l < skeleton.length && compare(l) === 0 ? l : -l - 2; // not found: -(insertion point) - 2
+      return l < skeleton.length && compare(l, bucket) === 0 ? l : -l - 2; // not found: -(insertion point) - 2
     };
     if (other.count * 16 < target.length) {
       const out = new Int32Array(other.count);
@@ -633,12 +634,4 @@ function mapCodes(from: readonly string[], to: readonly string[]): Int32Array {
     if (j < to.length && to[j] === from[i]) out[i] = j;
   }
   return out;
-}
-
-/** The bytes a roll-up holds of its own (its dictionaries are its source's). */
-function ownBytes(table: ColumnTable): number {
-  let bytes = table.buckets.byteLength;
-  for (const c of table.codes) bytes += c.byteLength;
-  for (const c of table.columns) bytes += c.bytes;
-  return bytes;
 }

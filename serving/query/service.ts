@@ -56,7 +56,6 @@ export class QueryService {
   readonly #views: Map<string, CompiledView>;
   readonly #sources: ViewSources;
   readonly #options: QueryServiceOptions;
-  readonly cache: QueryCache;
   readonly #engine: QueryEngine;
   #running = 0;
   readonly #waiting: Array<() => void> = [];
@@ -66,8 +65,7 @@ export class QueryService {
     this.#sources = sources;
     this.#options = options;
     this.#views = new Map(sources.views().map((v) => [v.def.name, v]));
-    this.cache = new QueryCache(options.cacheBytes);
-    this.#engine = new QueryEngine({ cache: this.cache, pause: options.pause });
+    this.#engine = new QueryEngine({ cache: new QueryCache(options.cacheBytes), pause: options.pause });
   }
 
   /** Queries executing, and waiting for a turn. */

@@ -164,34 +164,6 @@ export function numberColumns(combine: (a: number, b: number) => number, nullabl
 }
 
 /**
- * The fallback form: the states themselves, in an array. Each is the column's own (copied in
- * by `merge` with the identity), so a caller's later `add` cannot reach it.
- */
-export function objectColumns<S>(measure: { init(): S; merge(a: S, b: S): S; absorb(into: S, from: S): S; result(s: S): unknown }): ColumnForm<S> {
-  const column = (states: S[]): StateColumn<S> => {
-    const self: StateColumn<S> = {
-      length: states.length,
-      bytes: states.length * 64,
-      state: (row) => measure.merge(measure.init(), states[row]!),
-      absorbInto: (into, row) => measure.absorb(into, states[row]!),
-      result: (row) => measure.result(states[row]!),
-      accumulator: () => mapAccumulator(measure, self),
-    };
-    return self;
-  };
-  return {
-    builder() {
-      const states: S[] = [];
-      return {
-        push: (s) => states.push(measure.merge(measure.init(), s)),
-        pushFrom: (from, row) => states.push(from.state(row)),
-        finish: () => column(states),
-      };
-    },
-  };
-}
-
-/**
  * An accumulator that keeps a merged state per slot absorbed into, in a map: for kinds whose
  * states are objects (sketches), where a query touches few of the slots.
  */

@@ -40,12 +40,18 @@ export class ColumnTable {
     return this.length;
   }
 
-  /** Bytes held by the arrays (dictionaries counted at their strings' length plus a slot). */
-  get bytes(): number {
+  /** Bytes of the buckets, codes and measure columns: what a roll-up sharing its source's dictionaries holds of its own. */
+  get arrayBytes(): number {
     let bytes = this.buckets.byteLength;
     for (const c of this.codes) bytes += c.byteLength;
-    for (const d of this.dictionaries) for (const v of d) bytes += 16 + v.length;
     for (const c of this.columns) bytes += c.bytes;
+    return bytes;
+  }
+
+  /** Bytes held, the dictionaries counted at their strings' length plus a slot. */
+  get bytes(): number {
+    let bytes = this.arrayBytes;
+    for (const d of this.dictionaries) for (const v of d) bytes += 16 + v.length;
     return bytes;
   }
 
@@ -127,13 +133,6 @@ export class TableBuilder {
     this.#buckets.push(bucket);
     for (let d = 0; d < this.#dims; d++) this.#values[d]!.push(dims[d] ?? null);
     for (let i = 0; i < this.#builders.length; i++) this.#builders[i]!.push(states[i]);
-  }
-
-  /** Adds a group whose states are row `row` of `from`'s columns, as they are. */
-  addFrom(bucket: number, dims: readonly (string | null)[], from: ColumnTable, row: number): void {
-    this.#buckets.push(bucket);
-    for (let d = 0; d < this.#dims; d++) this.#values[d]!.push(dims[d] ?? null);
-    for (let i = 0; i < this.#builders.length; i++) this.#builders[i]!.pushFrom(from.columns[i]!, row);
   }
 
   finish(): ColumnTable {

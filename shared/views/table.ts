@@ -58,11 +58,6 @@ export class GroupTable {
     return this;
   }
 
-  /** Adds a group the table does not hold yet, taking its states as they are (a load). */
-  putRow(bucket: number, dims: readonly (string | null)[], states: unknown[]): void {
-    this.rows.set(groupKey(bucket, dims), { bucket, dims, states });
-  }
-
   get size(): number {
     return this.rows.size;
   }
