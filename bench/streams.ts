@@ -47,7 +47,7 @@ import { encodeEvent, recordKey } from '../shared/events/index.js';
 import { KafkaLog } from '../shared/log/kafka/index.js';
 import type { Position } from '../shared/log/types.js';
 import { hllEstimate, hllRegisters, HLL_M, type HllState } from '../shared/measures/hll.js';
-import { bucketOf, compileView, parseViews, viewKey, type CompiledView } from '../shared/views/index.js';
+import { bucketOf, compileView, GroupTable, parseViews, viewKey, type CompiledView } from '../shared/views/index.js';
 import { SpeedLayer } from '../speed/speed-layer.js';
 
 const { values: args, positionals } = parseArgs({
@@ -183,12 +183,13 @@ async function phaseBraid(topic: string, out: string): Promise<Record<string, un
     const stats = speed.stats();
     const pair = speed.pair();
     if (!pair) throw new Error('the speed layer cannot answer the view');
+    // The speed layer seals its tail into several segments, and a group may sit in more than
+    // one of them: merged, as a query merges them, each group is one row.
+    const merged = new GroupTable(v.measures).mergeAll(pair.segments.map((tables) => tables.get(viewKey(v))!.rows()));
     const rows: Row[] = [];
-    for (const tables of pair.segments) {
-      for (const row of tables.get(viewKey(v))!.rows()) {
-        const [n, total, users] = row.states as [number, number | null, HllState];
-        rows.push({ bucket: row.bucket, dim: row.dims[0] ?? null, count: n, sum: total, distinct: hllEstimate(users), ...registerChecksum(users) });
-      }
+    for (const row of merged.rows.values()) {
+      const [n, total, users] = row.states as [number, number | null, HllState];
+      rows.push({ bucket: row.bucket, dim: row.dims[0] ?? null, count: n, sum: total, distinct: hllEstimate(users), ...registerChecksum(users) });
     }
     await speed.close();
     writeFileSync(out, JSON.stringify(rows));
