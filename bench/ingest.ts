@@ -258,7 +258,7 @@ function startBraid(o: Options, dir: string, log: object, roles?: typeof INGEST_
     log,
     ...(roles ? { roles } : {}),
     // Neither a batch run nor a Lambda-vs-Kappa verification may land in the measurement.
-    batch: { schedule: 'off' },
+    batch: { schedule: 'off', fullSchedule: 'off' },
     verify: { schedule: 'off' },
     views: [VIEW],
     logging: { level: 'warn' },

@@ -454,7 +454,7 @@ async function duckAlone(connection: DuckDBConnection, shape: Shape, n = 15): Pr
 // ---------------------------------------------------------------------------------------
 
 function startBraid(dir: string): Promise<BenchBraid> {
-  return startBenchBraid(dir, { batch: { schedule: 'off' }, views, logging: { level: 'warn' }, ingest: { maxBatchEvents: 10_000 } }, { NODE_OPTIONS: '--max-old-space-size=8192' });
+  return startBenchBraid(dir, { batch: { schedule: 'off', fullSchedule: 'off' }, views, logging: { level: 'warn' }, ingest: { maxBatchEvents: 10_000 } }, { NODE_OPTIONS: '--max-old-space-size=8192' });
 }
 
 /** Thrown once the answers differ: nothing is measured. */

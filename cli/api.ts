@@ -1,7 +1,7 @@
 import { request } from 'undici';
 import { sleep } from '../shared/async.js';
 import type { RawEvent } from '../shared/demo/generator.js';
-import type { Accepted, BatchRunBody, ErrorBody, ReplayBody, ReplayRequest, VerificationBody } from '../serving/schemas.js';
+import type { Accepted, BatchRunBody, BatchRunRequest, ErrorBody, ReplayBody, ReplayRequest, VerificationBody } from '../serving/schemas.js';
 
 export interface ClientOptions {
   /** the braid server, e.g. http://127.0.0.1:8080 */
@@ -56,8 +56,8 @@ export class BraidClient {
     }
   }
 
-  startBatchRun(): Promise<BatchRunBody> {
-    return this.#call('POST', '/v1/batch/runs?trigger=cli', 202);
+  startBatchRun(request: BatchRunRequest = {}): Promise<BatchRunBody> {
+    return this.#call('POST', '/v1/batch/runs?trigger=cli', 202, { type: 'application/json', text: JSON.stringify(request) });
   }
 
   batchRun(id: string): Promise<BatchRunBody> {

@@ -6,9 +6,9 @@ import { progressBar } from './progress.js';
  * `braid batch run`: starts a run on a braid server (which owns the log and the archive)
  * and follows it with a progress bar until it succeeds or fails.
  */
-export async function runBatch(options: ClientOptions): Promise<BatchRunBody> {
+export async function runBatch(options: ClientOptions & { readonly full?: boolean }): Promise<BatchRunBody> {
   const client = new BraidClient(options);
-  const first = await client.startBatchRun();
+  const first = await client.startBatchRun(options.full ? { full: true } : {});
   const bar = progressBar(`batch run ${first.id.slice(0, 8)}`, Math.max(first.progress.viewsTotal, 1), 'views');
   try {
     return await client.follow(first, (id) => client.batchRun(id), (run) => bar.update(run.progress.viewsDone));

@@ -99,15 +99,16 @@ serverCommand(program.command('demo'))
 
 const batch = program.command('batch').description('the batch layer');
 serverCommand(batch.command('run'))
-  .description('start a batch run on a braid server and follow it with a progress bar')
-  .action(async (opts: { url: string; apiKey?: string }) => {
+  .description('start a batch run on a braid server and follow it with a progress bar (incremental unless --full)')
+  .option('--full', 'recompute every view from every archived record, not only the records since the serving version')
+  .action(async (opts: { url: string; apiKey?: string; full?: boolean }) => {
     const run = await runBatch(opts);
     if (run.state === 'failed') {
       process.stderr.write(`batch run ${run.id} failed: ${run.error}\n`);
       process.exitCode = 1;
       return;
     }
-    process.stderr.write(`batch run ${run.id} published version ${run.version} at snapshot ${JSON.stringify(run.snapshot)} (${run.progress.recordsRead} records)\n`);
+    process.stderr.write(`batch run ${run.id} published version ${run.version} at snapshot ${JSON.stringify(run.snapshot)} (${run.mode ?? 'full'}, ${run.progress.recordsRead} records)\n`);
   });
 
 serverCommand(program.command('replay'))

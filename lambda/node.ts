@@ -196,6 +196,7 @@ export class BraidNode {
       this.#logger.info({ run: run.id }, `${why}; a batch run computes the views again`);
     }
     if (batch) this.#schedules.every(config.batch.schedule, 'batch run', () => batch.start('schedule'));
+    if (batch) this.#schedules.every(config.batch.fullSchedule, 'full batch run', () => batch.start('schedule', { full: true }));
     const verifier = this.verifier;
     if (verifier) this.#schedules.every(config.verify.schedule, 'verification', () => verifier.start('schedule'));
   }

@@ -34,10 +34,19 @@ export const BatchRunBody = Open(
     snapshot: Type.Optional(PositionSchema),
     version: Type.Optional(Type.Integer()),
     spilledBytes: Type.Optional(Type.Number()),
-    progress: Open({ viewsDone: Type.Integer(), viewsTotal: Type.Integer(), recordsRead: Type.Integer(), duplicates: Type.Optional(Type.Integer()) }),
+    full: Type.Boolean({ description: 'whether a full run was asked for' }),
+    mode: Type.Optional(Type.Union([Type.Literal('full'), Type.Literal('incremental')], { description: 'how the run computes, once decided' })),
+    fullBecause: Type.Optional(Type.String({ description: 'why the run is full' })),
+    progress: Open({ viewsDone: Type.Integer(), viewsTotal: Type.Integer(), recordsRead: Type.Integer(), duplicates: Type.Optional(Type.Integer()), windowRecords: Type.Optional(Type.Integer()) }),
   },
-  'A batch run: waiting_for_archive → computing → publishing → succeeded | failed.',
+  'A batch run: waiting_for_archive → computing → publishing → succeeded | failed. Incremental (the records after the serving version\'s S, merged into it) unless full.',
 );
+
+export const BatchRunRequest = Type.Object(
+  { full: Type.Optional(Type.Boolean({ description: 'recompute every view from every archived record, not only what is new' })) },
+  { additionalProperties: false },
+);
+export type BatchRunRequest = Static<typeof BatchRunRequest>;
 export type BatchRunBody = Static<typeof BatchRunBody>;
 
 export const ReplayBody = Open(

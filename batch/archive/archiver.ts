@@ -378,7 +378,9 @@ export class Archiver {
         if (count === 0) continue;
         const rows = this.#buffers[p]!;
         const [from, to] = [position[p]!, rows[count - 1]!.offset + 1];
-        const file = { path: fileName(p, from, to), partition: p, from, to, records: count };
+        let maxAppendTime = -Infinity;
+        for (let i = 0; i < count; i++) maxAppendTime = Math.max(maxAppendTime, rows[i]!.appendTime);
+        const file = { path: fileName(p, from, to), partition: p, from, to, records: count, maxAppendTime };
         const written = await this.#writeFile(this.#absolute(file), (temp) => this.#writer.write(rows, count, temp));
         added.push({ ...file, ...written });
       }
@@ -450,7 +452,9 @@ export class Archiver {
     const { partition, files, records } = plan;
     const from = files[0]!.from;
     const to = files[files.length - 1]!.to;
-    const merged = { path: fileName(partition, from, to), partition, from, to, records };
+    const times = files.map((f) => f.maxAppendTime);
+    const maxAppendTime = times.every((t) => t !== undefined) ? Math.max(...times) : undefined;
+    const merged = { path: fileName(partition, from, to), partition, from, to, records, ...(maxAppendTime === undefined ? {} : { maxAppendTime }) };
     const sources = files.map((f) => this.#absolute(f));
     // A damaged source would be merged into a new file with a valid hash: check them first.
     for (const [i, file] of files.entries()) {

@@ -32,6 +32,12 @@ export interface ArchiveFile {
   readonly to: number;
   readonly records: number;
   readonly bytes: number;
+  /**
+   * The latest append time of its records, epoch ms: which files an incremental batch run
+   * reads for the dedupe window before its range (absent in files archived before it was
+   * kept: such a file is always read)
+   */
+  readonly maxAppendTime?: number;
   /** SHA-256 of the file, hex: checked when the archive opens and before a run or a compaction reads it */
   readonly sha256: string;
 }

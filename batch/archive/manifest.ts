@@ -77,6 +77,7 @@ export function checkManifest(value: unknown, where: string, unsealed = false): 
     if (!isCount(from) || !isCount(to) || from >= to) throw corrupt(where, `${what} covers [${String(from)}, ${String(to)})`);
     if (!isCount(records) || records < 1 || records > to - from) throw corrupt(where, `${what} has ${String(records)} records for [${from}, ${to})`);
     if (!isCount(bytes) || bytes < 1) throw corrupt(where, `${what}.bytes is ${String(bytes)}`);
+    if (f.maxAppendTime !== undefined && !Number.isSafeInteger(f.maxAppendTime)) throw corrupt(where, `${what}.maxAppendTime is ${JSON.stringify(f.maxAppendTime)}`);
     // A manifest from before files were hashed has none; its files are hashed when it opens.
     if (!(unsealed && f.sha256 === undefined) && !(typeof f.sha256 === 'string' && /^[0-9a-f]{64}$/.test(f.sha256))) {
       throw corrupt(where, `${what}.sha256 is ${JSON.stringify(f.sha256)}`);

@@ -7,9 +7,9 @@ import type { ArchiveSource } from './types.js';
 
 /**
  * The tunables of batch runs: braid.yaml's `batch:` section (shared/config/schema.ts holds
- * their defaults and bounds; the schedule is the node's).
+ * their defaults and bounds; the schedules are the node's).
  */
-export type BatchOptions = Omit<Static<typeof BatchSettings>, 'schedule'>;
+export type BatchOptions = Omit<Static<typeof BatchSettings>, 'schedule' | 'fullSchedule'>;
 
 export interface BatchRunnerOptions extends Partial<BatchOptions> {
   /** braid's data directory; versions live under `<dataDir>/batch` */
@@ -25,6 +25,6 @@ export interface BatchRunnerOptions extends Partial<BatchOptions> {
 
 /** Fills in the defaults and checks the tunables against the config's own schema, once. */
 export function resolveBatchOptions(options: Partial<BatchOptions>): BatchOptions {
-  const { memoryLimit, threads, keepVersions } = resolveOptions(BatchSettings, options, 'batch');
-  return { memoryLimit, threads, keepVersions };
+  const { memoryLimit, threads, keepVersions, maxDeltas } = resolveOptions(BatchSettings, options, 'batch');
+  return { memoryLimit, threads, keepVersions, maxDeltas };
 }

@@ -1,4 +1,4 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { copyFile, link, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { pino, type Logger } from 'pino';
@@ -6,7 +6,7 @@ import { untilAborted } from '../../shared/async.js';
 import { BraidError, isBraidError } from '../../shared/errors.js';
 import { JobRegistry, type JobContext, type JobInfo } from '../../shared/jobs.js';
 import type { Position } from '../../shared/log/position.js';
-import { compileView, type BatchVersion, type ColumnTable } from '../../shared/views/index.js';
+import { compileView, mergeTables, type BatchVersion, type ColumnTable } from '../../shared/views/index.js';
 import { computeViews, type ComputeProgress } from './compute.js';
 import { loadViewTable } from './load.js';
 import { resolveBatchOptions, type BatchOptions, type BatchRunnerOptions } from './options.js';
@@ -24,7 +24,9 @@ import {
   tempVersionDirName,
   versionDirName,
   versionLayout,
+  viewFiles,
   type CurrentPointer,
+  type RunMode,
   type VersionLayout,
   type VersionManifest,
 } from './versions.js';
@@ -46,11 +48,25 @@ export interface RunInfo extends JobInfo<RunState, ComputeProgress> {
   readonly version?: number;
   /** DuckDB temp storage in use after a step, at most, bytes: > 0 means the run spilled */
   readonly spilledBytes?: number;
+  /** whether a full run was asked for (`full: true`, the full schedule) */
+  readonly full: boolean;
+  /** full or incremental, once decided (after the archive covers S) */
+  readonly mode?: RunMode;
+  /** why a run is full: asked for, no version yet, a definition changed, ... */
+  readonly fullBecause?: string;
 }
+
+/** How a run computes: everything, or the records after the previous version's S merged into it. */
+type Plan =
+  | { readonly kind: 'full'; readonly because: string }
+  | { readonly kind: 'incremental'; readonly previous: BatchVersion; readonly manifest: VersionManifest };
 
 export type { BatchVersion } from '../../shared/views/index.js';
 
 const KEEP_RUNS = 100; // finished runs remembered for getRun/runs
+
+/** A merge of a large version pauses here now and then, so ingest and queries share the loop. */
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * Recomputes every view from the archive in DuckDB (contract §5): a run takes S, waits
@@ -161,14 +177,50 @@ export class BatchRunner {
    * Starts a run and returns at once; follow it with getRun or wait. Throws
    * `run_in_progress` while another run is going: runs never overlap.
    */
-  start(trigger: RunTrigger): RunInfo {
+  start(trigger: RunTrigger, options: { readonly full?: boolean } = {}): RunInfo {
+    const full = options.full === true;
     return this.#runs.start(
-      { trigger, state: 'waiting_for_archive', progress: { viewsDone: 0, viewsTotal: this.#config.views.length, recordsRead: 0 } },
-      (job) => this.#run(job),
+      { trigger, full, state: 'waiting_for_archive', progress: { viewsDone: 0, viewsTotal: this.#config.views.length, recordsRead: 0 } },
+      (job) => this.#run(job, full),
     );
   }
 
-  async #run(job: JobContext<RunInfo>): Promise<void> {
+  /**
+   * Incremental when it can be (contract §5): the serving version was computed with the same
+   * view definitions and dedupe window, its chain of deltas is shorter than batch.maxDeltas,
+   * and no full run was asked for. Else full, and why.
+   */
+  async #plan(snapshot: Position, full: boolean): Promise<Plan> {
+    const previous = this.#current;
+    if (full) return { kind: 'full', because: 'a full run was asked for' };
+    if (!previous) return { kind: 'full', because: 'there is no version yet' };
+    let manifest: VersionManifest;
+    try {
+      manifest = await readManifest(this.#layout, previous.version);
+    } catch (err) {
+      this.#logger.warn({ err, version: previous.version }, 'batch: the serving version cannot be read again; this run is full');
+      return { kind: 'full', because: `version ${previous.version} cannot be read again` };
+    }
+    const window = this.#config.dedupeWindowMs === Infinity ? 'forever' : this.#config.dedupeWindowMs;
+    if (manifest.dedupeWindowMs !== window) return { kind: 'full', because: 'the dedupe window changed' };
+    const names = this.#config.views.map((v) => v.def.name);
+    for (const view of this.#config.views) {
+      const stored = manifest.views[view.def.name];
+      if (!stored) return { kind: 'full', because: `view "${view.def.name}" is new` };
+      if (stored.definitionVersion !== view.version || previous.tables.get(view.def.name)?.view.version !== view.version) {
+        return { kind: 'full', because: `view "${view.def.name}" changed` };
+      }
+      if ((stored.deltas?.length ?? 0) >= this.#options.maxDeltas) return { kind: 'full', because: `the version holds batch.maxDeltas (${this.#options.maxDeltas}) incremental runs` };
+    }
+    const removed = Object.keys(manifest.views).find((n) => !names.includes(n));
+    if (removed !== undefined) return { kind: 'full', because: `view "${removed}" was removed` };
+    for (const [p, upto] of Object.entries(previous.snapshot)) {
+      if ((snapshot[Number(p)] ?? 0) < upto) return { kind: 'full', because: `the previous version's S is above this run's on partition ${p}` };
+    }
+    return { kind: 'incremental', previous, manifest };
+  }
+
+  async #run(job: JobContext<RunInfo>, full: boolean): Promise<void> {
     const { signal } = job;
     const update = job.update;
     const layout = this.#layout;
@@ -191,30 +243,50 @@ export class BatchRunner {
       unpublished = tempDir;
       await rm(tempDir, { recursive: true, force: true });
       await mkdir(tempDir);
-      update({ state: 'computing', version });
+      const plan = await this.#plan(snapshot, full);
+      const incremental = plan.kind === 'incremental' ? plan : undefined;
+      update({ state: 'computing', version, mode: plan.kind, ...(plan.kind === 'full' ? { fullBecause: plan.because } : {}) });
       const started = performance.now();
       const result = await computeViews({
         archive,
         snapshot,
+        ...(incremental ? { after: incremental.previous.snapshot } : {}),
         views,
         dedupeWindowMs,
         outDir: tempDir,
+        // A delta is named after its version: the earlier versions' files sit beside it.
+        ...(incremental ? { fileOf: (name: string) => `${name}.delta-${versionDirName(version)}.parquet` } : {}),
         duckdb: { memoryLimit: this.#options.memoryLimit, threads: this.#options.threads, tempDirectory: layout.tempDir },
         onProgress: (progress) => update({ progress }),
         signal,
       });
       update({ state: 'publishing', spilledBytes: result.spilledBytes });
+      if (incremental) {
+        for (const computed of Object.values(result.views)) if (computed.rows === 0) await rm(path.join(tempDir, computed.file));
+        await this.#linkPrevious(incremental.manifest, tempDir);
+      }
       const manifest: VersionManifest = {
         version,
+        mode: plan.kind,
         snapshot,
         createdAt: new Date().toISOString(),
         dedupeWindowMs: dedupeWindowMs === Infinity ? 'forever' : dedupeWindowMs,
-        views: Object.fromEntries(views.map((v) => [v.def.name, { definitionVersion: v.version, definition: v.def, ...result.views[v.def.name]! }])),
+        views: Object.fromEntries(
+          views.map((v) => {
+            const computed = result.views[v.def.name]!;
+            const before = incremental?.manifest.views[v.def.name];
+            // A run that found nothing new for a view adds no delta to it.
+            const files = before ? (computed.rows === 0 ? before : { ...before, deltas: [...(before.deltas ?? []), computed] }) : computed;
+            return [v.def.name, { ...files, definitionVersion: v.version, definition: v.def }];
+          }),
+        ),
       };
       const sealed = await sealVersion(layout, tempDir, manifest);
       unpublished = path.join(layout.versionsDir, versionDirName(version));
-      // Loaded before it is published: a version that cannot be loaded never serves.
-      const loaded = await this.#load(sealed);
+      // Loaded before it is published: a version that cannot be loaded never serves. An
+      // incremental one loads its new delta only, merged into the serving tables (which hold
+      // the files before it merged in the same order).
+      const loaded = await this.#load(sealed, incremental);
       signal.throwIfAborted();
       // From here the directory may be what CURRENT.json names (even if publishing throws
       // after the rename), so it is never removed by this run; create() sorts it out.
@@ -222,8 +294,8 @@ export class BatchRunner {
       await publishCurrent(layout, { version, snapshot, createdAt: manifest.createdAt });
       this.#current = loaded;
       this.#logger.info(
-        { version, snapshot, records: result.recordsRead, duplicates: result.duplicates, ms: Math.round(performance.now() - started) },
-        `batch version ${version} published`,
+        { version, mode: plan.kind, snapshot, records: result.recordsRead, windowRecords: result.windowRecords, duplicates: result.duplicates, ms: Math.round(performance.now() - started) },
+        `batch version ${version} published (${plan.kind === 'full' ? `full: ${plan.because}` : 'incremental'})`,
       );
       for (const listener of this.#listeners) {
         try {
@@ -254,7 +326,24 @@ export class BatchRunner {
    * version was computed is loaded with the definition the version stored, so serving can
    * go on answering with it until a run with the new definition publishes (view evolution).
    */
-  async #load(pointer: CurrentPointer): Promise<BatchVersion> {
+  /**
+   * Hard links the previous version's files into the new one (a copy where the file system
+   * has no links): every version directory stays whole on its own, and pruning an old one
+   * removes a name, not the data a newer one reads.
+   */
+  async #linkPrevious(previous: VersionManifest, tempDir: string): Promise<void> {
+    const from = path.join(this.#layout.versionsDir, versionDirName(previous.version));
+    for (const view of Object.values(previous.views)) {
+      for (const { file } of viewFiles(view)) {
+        await link(path.join(from, file), path.join(tempDir, file)).catch((err: NodeJS.ErrnoException) => {
+          if (err.code === 'EXDEV' || err.code === 'EPERM' || err.code === 'ENOTSUP') return copyFile(path.join(from, file), path.join(tempDir, file));
+          throw err;
+        });
+      }
+    }
+  }
+
+  async #load(pointer: CurrentPointer, previous?: { readonly previous: BatchVersion; readonly manifest: VersionManifest }): Promise<BatchVersion> {
     const manifest = 'views' in pointer ? (pointer as VersionManifest) : await readManifest(this.#layout, pointer.version);
     const dir = path.join(this.#layout.versionsDir, versionDirName(pointer.version));
     const tables = new Map<string, ColumnTable>();
@@ -270,7 +359,17 @@ export class BatchRunner {
           this.#logger.warn({ view: name, version: pointer.version }, `batch version ${pointer.version} does not say how view "${name}" was defined; it is not served from this version`);
           continue;
         }
-        tables.set(name, await loadViewTable(connection, path.join(dir, stored.file), view));
+        // The full run's states, then each delta merged in order; after an incremental run
+        // the serving tables hold the files of the version before it merged already.
+        const before = previous?.manifest.views[name];
+        const kept = before ? previous!.previous.tables.get(name) : undefined;
+        const files = viewFiles(stored);
+        let table = kept;
+        for (const { file } of kept ? files.slice(viewFiles(before!).length) : files) {
+          const delta = await loadViewTable(connection, path.join(dir, file), view);
+          table = table ? await mergeTables(table, delta, yieldToLoop) : delta;
+        }
+        tables.set(name, table!);
       }
     } finally {
       connection.closeSync();

@@ -84,63 +84,116 @@ export function setupStatements(): Statement[] {
 }
 
 export interface SurvivorsInput {
-  /** absolute paths of the archive's Parquet files to read (at least one) */
+  /** absolute paths of the archive's Parquet files that hold the run's range (at least one) */
   readonly files: readonly string[];
   /** S: records with offset < S[partition] count; partitions not listed count nothing */
   readonly snapshot: Position;
+  /**
+   * An incremental run's lower end, the previous version's S: only records at or above it
+   * are the run's (the records below it are in the previous version already). Absent: 0.
+   */
+  readonly after?: Position;
+  /**
+   * For an incremental run, the records before `after` that the dedupe rule can reach from
+   * the run's range: those of `files` (absolute paths) appended at or after `since[partition]`
+   * (the range's earliest append time less the window; -Infinity with a window of forever).
+   */
+  readonly earlier?: { readonly files: readonly string[]; readonly since: Readonly<Record<number, number>> };
   /** ms; Infinity for forever */
   readonly dedupeWindowMs: number;
   /** the event types any view reads; survivors of other types are not kept */
   readonly types: readonly string[];
 }
 
+/** `braid_snapshot (partition, lo, upto)`: the run's range [lo, upto) per partition, made first. */
+export function rangeStatement(snapshot: Position, after: Position = {}): Statement {
+  const partitions = Object.keys(snapshot).map(Number);
+  return {
+    sql: `CREATE OR REPLACE TEMP TABLE braid_snapshot AS SELECT unnest($partitions) AS partition, unnest($lo) AS lo, unnest($upto) AS upto`,
+    values: {
+      partitions: listValue(partitions),
+      lo: listValue(partitions.map((p) => BigInt(Math.min(after[p] ?? 0, snapshot[p]!)))),
+      upto: listValue(partitions.map((p) => BigInt(snapshot[p]!))),
+    },
+    types: { partitions: LIST(INTEGER), lo: LIST(BIGINT), upto: LIST(BIGINT) },
+  };
+}
+
+/** The run's records: `files` read within braid_snapshot's range. */
+const inRange = `(SELECT r.partition, r."offset", r.append_time, r.id, r.type, r.time, r.key, r.data
+      FROM read_parquet($files, hive_partitioning = false) r
+      JOIN braid_snapshot s ON r.partition = s.partition AND r."offset" >= s.lo AND r."offset" < s.upto)`;
+
+/** Per partition, the earliest append time of the run's records (what an incremental run's `since` starts from). */
+export function earliestAppendStatement(files: readonly string[]): Statement {
+  return {
+    sql: `SELECT partition, min(append_time) FROM ${inRange} GROUP BY partition`,
+    values: { files: listValue([...files]) },
+    types: { files: LIST(VARCHAR) },
+  };
+}
+
 /**
- * The records below S that survive the dedupe rule (contract §3), as the temp table
- * `braid_records (id, type, time, key, data)` with key = coalesce(key, id). Three steps:
- * `braid_snapshot` (S as rows), `braid_duplicates` (partition, offset of every duplicate),
- * `braid_records`.
+ * The records of the run's range that survive the dedupe rule (contract §3), as the temp
+ * table `braid_records (id, type, time, key, data)` with key = coalesce(key, id). Three
+ * steps after rangeStatement: `braid_window` (an incremental run's reach before its range),
+ * `braid_duplicates` (partition, offset of every duplicate in the range), `braid_records`.
  */
 export function survivorsStatements(input: SurvivorsInput): Statement[] {
   if (input.files.length === 0) throw new Error('survivorsStatements needs at least one file');
-  const partitions = Object.keys(input.snapshot).map(Number);
-  const below = `(SELECT r.partition, r."offset", r.append_time, r.id, r.type, r.time, r.key, r.data
-      FROM read_parquet($files, hive_partitioning = false) r
-      JOIN braid_snapshot s ON r.partition = s.partition AND r."offset" < s.upto)`;
   const files = { files: listValue([...input.files]) };
   const fileTypes = { files: LIST(VARCHAR) };
   const forever = input.dedupeWindowMs === Infinity;
   if (!forever && !(Number.isSafeInteger(input.dedupeWindowMs) && input.dedupeWindowMs >= 0)) {
     throw new BraidError('invalid_config', `dedupe window ${input.dedupeWindowMs} ms: use a whole number of ms, or forever`);
   }
+  const earlier = input.earlier && input.earlier.files.length > 0 ? input.earlier : undefined;
+  const sincePartitions = earlier ? Object.keys(earlier.since).map(Number) : [];
+  // Records before the range within the window's reach: they can make a record of the range
+  // a duplicate and are not counted themselves (they are in the previous version).
+  const reach = earlier
+    ? `UNION ALL SELECT r.partition, r."offset", r.append_time, r.id, false AS counted
+        FROM read_parquet($earlier, hive_partitioning = false) r
+        JOIN braid_snapshot s ON r.partition = s.partition AND r."offset" < s.lo
+        JOIN braid_window w ON r.partition = w.partition AND r.append_time >= w.since`
+    : '';
+  const earlierValues: Record<string, DuckDBValue> = earlier ? { earlier: listValue([...earlier.files]) } : {};
+  const earlierTypes: Record<string, DuckDBType> = earlier ? { earlier: LIST(VARCHAR) } : {};
   return [
     {
-      sql: `CREATE OR REPLACE TEMP TABLE braid_snapshot AS SELECT unnest($partitions) AS partition, unnest($upto) AS upto`,
-      values: { partitions: listValue(partitions), upto: listValue(partitions.map((p) => BigInt(input.snapshot[p]!))) },
-      types: { partitions: LIST(INTEGER), upto: LIST(BIGINT) },
+      sql: `CREATE OR REPLACE TEMP TABLE braid_window AS SELECT unnest($partitions) AS partition, unnest($since) AS since`,
+      values: {
+        partitions: listValue(sincePartitions),
+        // -Infinity (forever) as the smallest BIGINT: every earlier record is in reach
+        since: listValue(sincePartitions.map((p) => (Number.isFinite(earlier!.since[p]!) ? BigInt(earlier!.since[p]!) : -(2n ** 63n)))),
+      },
+      types: { partitions: LIST(INTEGER), since: LIST(BIGINT) },
     },
     {
       // The dedupe rule, the same in every engine: a record is a duplicate when an earlier
       // record (by offset) of its partition has the same id and was appended at most the
       // window before it — whatever its type, and whether or not that earlier record was
       // itself a duplicate. The first occurrence survives, with its content. Only ids seen
-      // more than once in a partition need the window function.
+      // more than once in a partition need the window function. An incremental run sees the
+      // records of its range and those before it in reach of the window: an earlier record
+      // out of reach was appended more than the window before every record of the range.
       sql: `CREATE OR REPLACE TEMP TABLE braid_duplicates AS
-        WITH below AS ${below},
-        repeated AS (SELECT partition, id FROM below GROUP BY partition, id HAVING count(*) > 1),
+        WITH scope AS (SELECT partition, "offset", append_time, id, true AS counted FROM ${inRange} ${reach}),
+        repeated AS (SELECT partition, id FROM scope GROUP BY partition, id HAVING count(*) > 1),
         candidates AS (
-          SELECT b.partition, b."offset", b.append_time,
+          SELECT b.partition, b."offset", b.append_time, b.counted,
             max(b.append_time) OVER (PARTITION BY b.partition, b.id ORDER BY b."offset"
               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS earlier
-          FROM below b SEMI JOIN repeated USING (partition, id))
+          FROM scope b SEMI JOIN repeated USING (partition, id))
         SELECT partition, "offset" FROM candidates
-        WHERE ${forever ? 'earlier IS NOT NULL' : 'earlier >= append_time - $window'}`,
-      values: forever ? files : { ...files, window: BigInt(input.dedupeWindowMs) },
-      types: forever ? fileTypes : { ...fileTypes, window: BIGINT },
+        WHERE counted AND ${forever ? 'earlier IS NOT NULL' : 'earlier >= append_time - $window'}`,
+      values: forever ? { ...files, ...earlierValues } : { ...files, ...earlierValues, window: BigInt(input.dedupeWindowMs) },
+      types: forever ? { ...fileTypes, ...earlierTypes } : { ...fileTypes, ...earlierTypes, window: BIGINT },
     },
     {
       sql: `CREATE OR REPLACE TEMP TABLE braid_records AS
         SELECT id, type, time, coalesce(key, id) AS key, ${wellFormed('data')} AS data
-        FROM ${below} b
+        FROM ${inRange} b
         ANTI JOIN braid_duplicates d USING (partition, "offset")
         WHERE list_contains($types, type)`,
       values: { ...files, types: listValue([...input.types]) },

@@ -48,22 +48,43 @@ export interface CurrentPointer {
   readonly createdAt: string;
 }
 
+/** One Parquet file of a view in a version. */
+export interface VersionFile {
+  readonly file: string;
+  readonly rows: number;
+  /** SHA-256 of the file, hex (absent in versions written before files were hashed) */
+  readonly sha256?: string;
+}
+
+/** How a version was computed: from every record below S, or from the previous version and the records after its S. */
+export const RunModes = ['full', 'incremental'] as const;
+export type RunMode = (typeof RunModes)[number];
+
 /** version.json */
 export interface VersionManifest extends CurrentPointer {
+  /** absent in versions written before incremental runs: full */
+  readonly mode?: RunMode;
   /** the dedupe window the version was computed with, ms or 'forever' */
   readonly dedupeWindowMs: number | 'forever';
   /** per view: what it was computed with (the whole definition, so an older one can still be served) */
   readonly views: Record<
     string,
-    {
+    VersionFile & {
       readonly definitionVersion: string;
       readonly definition?: ViewDefinition;
-      readonly rows: number;
-      readonly file: string;
-      /** SHA-256 of the view's Parquet file, hex (absent in versions written before files were hashed) */
-      readonly sha256?: string;
+      /**
+       * The states of each incremental run since the last full one, oldest first: the view
+       * is `file` merged with each in turn (the files are hard links to the earlier
+       * versions' own, so a version is still one self-contained directory).
+       */
+      readonly deltas?: readonly VersionFile[];
     }
   >;
+}
+
+/** A view's files in a version, the full run's first, then each delta in order. */
+export function viewFiles(view: VersionManifest['views'][string]): VersionFile[] {
+  return [{ file: view.file, rows: view.rows, ...(view.sha256 === undefined ? {} : { sha256: view.sha256 }) }, ...(view.deltas ?? [])];
 }
 
 export async function readCurrent(layout: VersionLayout): Promise<CurrentPointer | undefined> {
@@ -95,11 +116,13 @@ export async function readManifest(layout: VersionLayout, version: number): Prom
 export async function checkVersionFiles(layout: VersionLayout, manifest: VersionManifest): Promise<void> {
   const dir = path.join(layout.versionsDir, versionDirName(manifest.version));
   for (const [name, view] of Object.entries(manifest.views)) {
-    const file = path.join(dir, view.file);
-    const sha256 = await sha256File(file).catch((err: unknown) => {
-      throw isMissing(err) ? corrupt(file, `the file of view "${name}" is missing`) : err;
-    });
-    if (view.sha256 !== undefined && sha256 !== view.sha256) throw corrupt(file, `the file of view "${name}" does not match its SHA-256`);
+    for (const stored of viewFiles(view)) {
+      const file = path.join(dir, stored.file);
+      const sha256 = await sha256File(file).catch((err: unknown) => {
+        throw isMissing(err) ? corrupt(file, `a file of view "${name}" is missing`) : err;
+      });
+      if (stored.sha256 !== undefined && sha256 !== stored.sha256) throw corrupt(file, `a file of view "${name}" does not match its SHA-256`);
+    }
   }
 }
 
@@ -126,9 +149,14 @@ export async function listVersions(layout: VersionLayout): Promise<number[]> {
  */
 export async function sealVersion(layout: VersionLayout, tempDir: string, unhashed: VersionManifest): Promise<VersionManifest> {
   const views: Record<string, VersionManifest['views'][string]> = {};
+  const hashed = async (stored: VersionFile): Promise<string> => {
+    if (stored.sha256 !== undefined) return stored.sha256; // a delta linked from an earlier version, checked when that one loaded
+    await syncPath(path.join(tempDir, stored.file));
+    return sha256File(path.join(tempDir, stored.file));
+  };
   for (const [name, view] of Object.entries(unhashed.views)) {
-    await syncPath(path.join(tempDir, view.file));
-    views[name] = { ...view, sha256: await sha256File(path.join(tempDir, view.file)) };
+    const deltas = view.deltas ? await Promise.all(view.deltas.map(async (d) => ({ ...d, sha256: await hashed(d) }))) : undefined;
+    views[name] = { ...view, sha256: await hashed(view), ...(deltas ? { deltas } : {}) };
   }
   const manifest = { ...unhashed, views };
   await writeFileDurably(tempDir, path.join(tempDir, 'version.json'), sealJson(manifest));

@@ -1,11 +1,12 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
 import { BraidError } from '../../shared/errors.js';
-import { BatchRunBody, ErrorBody } from '../schemas.js';
+import { BatchRunBody, BatchRunRequest, ErrorBody } from '../schemas.js';
 
 /** The part of the batch runner the API drives. */
 export interface BatchRuns {
-  start(trigger: 'api' | 'cli'): { id: string };
+  start(trigger: 'api' | 'cli', options?: { full?: boolean }): { id: string };
   getRun(id: string): object | undefined;
   runs(): readonly object[];
 }
@@ -20,15 +21,23 @@ export function batchWriteRoutes(runs: () => BatchRuns): FastifyPluginAsync {
       {
         schema: {
           summary: 'Start a batch run',
-          description: 'Recomputes every view from the archive up to a new snapshot. 202 with the run; 409 while another run is going (runs never overlap).',
+          description:
+            'Computes every view up to a new snapshot: incrementally (the records after the serving version\'s snapshot, merged into it) unless `{"full": true}` or a changed definition asks for every record again. 202 with the run; 409 while another run is going (runs never overlap).',
           querystring: Type.Object({ trigger: Type.Optional(Type.Union([Type.Literal('api'), Type.Literal('cli')])) }),
+          body: BatchRunRequest,
           response: { 202: BatchRunBody, '4xx': ErrorBody, '5xx': ErrorBody },
         },
+        // The body is optional (fastify would hold an absent one against the schema): checked here.
+        validatorCompiler: () => () => true,
       },
       async (request: FastifyRequest, reply) => {
+        if (request.body !== undefined && request.body !== null && !Value.Check(BatchRunRequest, request.body)) {
+          const [first] = Value.Errors(BatchRunRequest, request.body);
+          throw new BraidError('invalid_parameter', `body${first?.path.replace(/\//g, '.') ?? ''}: ${first?.message ?? 'not a batch run request'}; send {} or {"full": true}`);
+        }
         const trigger = (request.query as { trigger?: 'api' | 'cli' }).trigger ?? 'api';
         const runner = runs();
-        const run = runner.start(trigger);
+        const run = runner.start(trigger, { full: (request.body as BatchRunRequest | undefined)?.full === true });
         return reply.status(202).header('location', `/v1/batch/runs/${run.id}`).send(runner.getRun(run.id));
       },
     );

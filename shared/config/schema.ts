@@ -45,7 +45,9 @@ export const ArchiveSettings = Type.Object(
 /** braid.yaml `batch:` — the tunables of batch runs (batch/recompute/options.ts) and their schedule. */
 export const BatchSettings = Type.Object(
   {
-    schedule: Schedule('*/5 * * * *', 'node-cron expression of scheduled batch runs; "off" to run on demand only.'),
+    schedule: Schedule('*/5 * * * *', 'node-cron expression of scheduled batch runs (incremental when they can be); "off" to run on demand only.'),
+    fullSchedule: Schedule('0 3 * * *', 'node-cron expression of scheduled full recomputations (every record again); "off" for on demand and definition changes only.'),
+    maxDeltas: Between(1, 1_000, 24, 'Incremental runs after a full one before the next run is full: a version is its full run\'s states and at most this many deltas.'),
     keepVersions: Between(1, 1_000, 3, 'Batch versions kept on disk (the serving one included).'),
     memoryLimit: Size('2GB', 'DuckDB memory limit of a run; larger work spills to disk.'),
     threads: Between(1, 1_024, 2, 'DuckDB threads of a run.'),

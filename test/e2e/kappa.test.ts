@@ -51,7 +51,7 @@ describe('Kappa replays and Kappa mode, on the braid process', () => {
   it('restarts a replay killed with SIGKILL to the same result, and serves the same answers in mode kappa', async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'braid-kappa-'));
     const config = path.join(dir, 'braid.yaml');
-    await writeFile(config, stringify({ dataDir: path.join(dir, 'data'), batch: { schedule: 'off' }, verify: { schedule: 'off' }, archive: { flushIntervalMs: 100 }, views }));
+    await writeFile(config, stringify({ dataDir: path.join(dir, 'data'), batch: { schedule: 'off', fullSchedule: 'off' }, verify: { schedule: 'off' }, archive: { flushIntervalMs: 100 }, views }));
     const start = async (env: Record<string, string> = {}) => {
       const p = await startBraidProcess(['--config', config], env);
       procs.push(p);

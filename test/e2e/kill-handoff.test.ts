@@ -173,7 +173,7 @@ describe('the braid process killed with SIGKILL', () => {
       JSON.stringify({
         log: { partitions: PARTITIONS },
         dedupe: { window: '24h' },
-        batch: { schedule: 'off' },
+        batch: { schedule: 'off', fullSchedule: 'off' },
         archive: { flushIntervalMs: 50, compactMinFiles: 4 },
         views,
         logging: { level: 'warn' },

@@ -39,7 +39,7 @@ const settings = (dataDir: string) => ({
   dedupe: { window: '24h' },
   log: { partitions: 2 },
   logging: { level: 'silent' },
-  batch: { schedule: 'off', keepVersions: 3 },
+  batch: { schedule: 'off', fullSchedule: 'off', keepVersions: 3 },
   verify: { schedule: 'off' },
   archive: { flushIntervalMs: 20, compactMinFiles: 3, compactTargetRecords: 900 },
 });

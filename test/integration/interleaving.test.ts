@@ -17,6 +17,8 @@ import { blockRunScratch, damageArchiveFile, expectAnswerMatches, LogMirror, Spe
 import { shopProfile, TestEvents } from '../support/events.js';
 import { interleavingViews, planQuery, Rng, type PlannedQuery } from '../support/interleaving-schedule.js';
 import { survivors, type RefView } from '../support/reference.js';
+import { readManifest, versionLayout } from '../../batch/recompute/index.js';
+import { compareView, mergeRows } from '../../lambda/verification/compare.js';
 
 const brokers = inject('kafkaBrokers').split(',');
 const newTopic = topicsPerFile(brokers);
@@ -64,7 +66,7 @@ describe.each(['embedded', 'kafka'] as const)('Lambda answers under a seeded ran
     let verifications = 0;
     const events = new TestEvents(rng.int(0, 2 ** 31 - 1), { profile: shopProfile, prefix: `s${seed}` });
     const done: Record<StepKind, number> = Object.fromEntries(StepKinds.map((k) => [k, 0])) as Record<StepKind, number>;
-    const outcomes = { compared: 0, split: 0, notReady: 0, runsFailedAsMeant: 0, repairedRuns: 0 };
+    const outcomes = { compared: 0, split: 0, notReady: 0, runsFailedAsMeant: 0, repairedRuns: 0, incrementalRuns: 0, fullRuns: 0 };
     /** runs expected to succeed, not yet seen over: each is checked once it is */
     let normalRuns: string[] = [];
     /**
@@ -84,7 +86,10 @@ describe.each(['embedded', 'kafka'] as const)('Lambda answers under a seeded ran
     const expectNormalRunsSucceeded = (ctx: string) => {
       for (const id of normalRuns) {
         const info = batch.getRun(id)!;
-        if (info.finishedAt) expect(info.state, `${ctx}: run ${id} failed: ${info.error}`).toBe('succeeded');
+        if (!info.finishedAt) continue;
+        expect(info.state, `${ctx}: run ${id} failed: ${info.error}`).toBe('succeeded');
+        if (info.mode === 'incremental') outcomes.incrementalRuns++;
+        else outcomes.fullRuns++;
       }
       normalRuns = normalRuns.filter((id) => !batch.getRun(id)!.finishedAt);
     };
@@ -136,7 +141,9 @@ describe.each(['embedded', 'kafka'] as const)('Lambda answers under a seeded ran
     const startRun = async (ctx: string) => {
       // The damaged file is repaired once its run is over, before any other run reads it.
       if (active?.damaged) await finishActive(ctx);
-      const res = await t.app.inject({ method: 'POST', url: '/v1/batch/runs' });
+      // Most runs incremental (the records since the serving version), some full.
+      const full = rng.chance(0.15);
+      const res = await t.app.inject({ method: 'POST', url: '/v1/batch/runs', ...(full ? { payload: { full: true } } : {}) });
       if (res.statusCode === 409) {
         expect(res.json().error, ctx).toBe('run_in_progress');
         expect(active, `${ctx}: 409 with no run started`).toBeDefined();
@@ -268,6 +275,23 @@ describe.each(['embedded', 'kafka'] as const)('Lambda answers under a seeded ran
       expectNormalRunsSucceeded(ctx);
       await expectVerified(ctx);
 
+      // The chain of incremental runs equals a full run at the same S, state for state.
+      const chained = await batch.wait(batch.start('api').id);
+      expect(chained, ctx).toMatchObject({ state: 'succeeded', mode: 'incremental' });
+      const chainedVersion = batch.current()!;
+      const chainManifest = await readManifest(versionLayout(t.config.dataDir), chainedVersion.version);
+      expect(Object.values(chainManifest.views).some((v) => (v.deltas?.length ?? 0) > 0), `${ctx}: the last version holds no delta`).toBe(true);
+      const fullRun = await batch.wait(batch.start('api', { full: true }).id);
+      expect(fullRun, ctx).toMatchObject({ state: 'succeeded', mode: 'full' });
+      const fullVersion = batch.current()!;
+      expect(fullVersion.snapshot, ctx).toEqual(chainedVersion.snapshot);
+      for (const [name, table] of fullVersion.tables) {
+        const view = table.view;
+        const compared = compareView(view, mergeRows(view, [chainedVersion.tables.get(name)!.rows()]), mergeRows(view, [table.rows()]));
+        expect(compared.examples, `${ctx}: view ${name}, incremental chain vs full run`).toEqual([]);
+        expect(compared.ok, ctx).toBe(true);
+      }
+
       // The schedule did exercise what it is about.
       const summary = `${label}: steps ${JSON.stringify(done)}, outcomes ${JSON.stringify(outcomes)}, rebuilds ${speed.rebuilds}, records ${mirror.records.length}`;
       console.info(`interleaving ${summary}`);
@@ -277,6 +301,8 @@ describe.each(['embedded', 'kafka'] as const)('Lambda answers under a seeded ran
       expect(outcomes.repairedRuns, `${summary}: no run repaired a damaged archive file`).toBeGreaterThan(0);
       expect(speed.rebuilds, `${summary}: no restarted speed layer had to rebuild`).toBeGreaterThan(0);
       expect(verifications, `${summary}: verifications`).toBeGreaterThan(1);
+      expect(outcomes.incrementalRuns, `${summary}: no incremental run`).toBeGreaterThan(2);
+      expect(outcomes.fullRuns, `${summary}: no full run`).toBeGreaterThan(0);
       expect(survivors(mirror.records, end, windowMs).length, `${summary}: no duplicate in the log`).toBeLessThan(mirror.records.length);
     } finally {
       await mirror.close();

@@ -211,6 +211,102 @@ describe('batch runner', () => {
   });
 });
 
+describe('incremental batch runs', () => {
+  /** Snapshots rising through the archive, some partitions standing still between two of them. */
+  function chainOfSnapshots(): Array<Record<number, number>> {
+    const end = archivePosition(files);
+    const at = (f: number) => Object.fromEntries(Object.entries(end).map(([p, n]) => [p, Math.floor(n * f)]));
+    return [at(0.2), { ...at(0.35), 1: at(0.2)[1]! }, at(0.5), at(0.51), at(0.8), at(0.8), end];
+  }
+
+  for (const windowMs of [60_000, 5_000, Infinity]) {
+    it(`a chain of incremental runs equals a full run state for state (dedupe window ${windowMs === Infinity ? 'forever' : `${windowMs} ms`})`, async () => {
+      const s = setup();
+      const runner = await createTestRunner(s, views, { dedupeWindowMs: windowMs });
+      const modes: string[] = [];
+      let previous: Record<number, number> | undefined;
+      for (const snapshot of chainOfSnapshots()) {
+        s.snapshot = snapshot;
+        const info = await runOnce(runner);
+        modes.push(info.mode!);
+        // An incremental run reads the records of its range, not the history before it.
+        const inRange = records.filter((r) => r.offset < snapshot[r.partition]! && r.offset >= (previous?.[r.partition] ?? 0)).length;
+        expect(info.progress.recordsRead).toBe(inRange);
+        expectTablesEqual(runner.current(), expectedTables(s, windowMs));
+        previous = snapshot;
+      }
+      expect(modes).toEqual(['full', ...Array(chainOfSnapshots().length - 1).fill('incremental')]);
+      const manifest = await readManifest(versionLayout(s.dataDir), runner.current()!.version);
+      expect(manifest.mode).toBe('incremental');
+      // An empty range (the repeated snapshot) adds no delta.
+      expect(manifest.views.pages!.deltas).toHaveLength(chainOfSnapshots().length - 2);
+      const chained = runner.current()!;
+
+      const full = await runner.wait(runner.start('api', { full: true }).id);
+      expect(full).toMatchObject({ state: 'succeeded', mode: 'full', fullBecause: 'a full run was asked for' });
+      expect(full.progress.recordsRead).toBe(records.length);
+      expect(runner.current()!.snapshot).toEqual(chained.snapshot);
+      for (const view of views) expect(tableDifferences(runner.current()!.tables.get(view.def.name)!, chained.tables.get(view.def.name)!), view.def.name).toEqual([]);
+      await runner.close();
+
+      // Loaded from disk, the chain (the full run's file and each delta merged in order) is what was served.
+      const again = await createTestRunner(s, views, { dedupeWindowMs: windowMs });
+      expectTablesEqual(again.current(), expectedTables(s, windowMs));
+      await again.close();
+    });
+  }
+
+  it('reads only the files the window reaches before its range', async () => {
+    const s = setup();
+    const runner = await createTestRunner(s, views, { dedupeWindowMs: 5_000 });
+    const end = archivePosition(files);
+    s.snapshot = Object.fromEntries(Object.entries(end).map(([p, n]) => [p, n - 10]));
+    await runOnce(runner);
+    s.snapshot = end;
+    await runOnce(runner);
+    // It read the earlier records in the window's reach: the last file of each partition
+    // (400 records each here) or two where the range starts at a file's start, not the history.
+    const info = runner.runs()[0]!;
+    expect(info).toMatchObject({ mode: 'incremental', progress: { recordsRead: 30 } });
+    expect(info.progress.windowRecords).toBeGreaterThan(0);
+    expect(info.progress.windowRecords).toBeLessThanOrEqual(3 * 2 * 400);
+    expect(info.progress.windowRecords).toBeLessThan(records.length / 2);
+    expectTablesEqual(runner.current(), expectedTables(s, 5_000));
+    await runner.close();
+  });
+
+  it('is full when asked, without a version, after a definition or window change, and after batch.maxDeltas deltas', async () => {
+    const s = setup();
+    const end = archivePosition(files);
+    const step = (k: number) => Object.fromEntries(Object.entries(end).map(([p, n]) => [p, Math.min(n, 100 * k)]));
+    const runner = await createTestRunner(s, views, { maxDeltas: 2 });
+    const run = async (k: number, full = false) => {
+      s.snapshot = step(k);
+      const info = await runner.wait(runner.start('api', { full }).id);
+      expect(info.state).toBe('succeeded');
+      return [info.mode, info.fullBecause];
+    };
+    expect(await run(1)).toEqual(['full', 'there is no version yet']);
+    expect(await run(2)).toEqual(['incremental', undefined]);
+    expect(await run(3)).toEqual(['incremental', undefined]);
+    expect(await run(4)).toEqual(['full', 'the version holds batch.maxDeltas (2) incremental runs']);
+    expect(await run(5)).toEqual(['incremental', undefined]);
+    expect(await run(6, true)).toEqual(['full', 'a full run was asked for']);
+    await runner.close();
+
+    const changed = compileView({ ...views[0]!.def, granularity: 'hour' });
+    const evolved = await createTestRunner(s, [changed, ...views.slice(1)]);
+    s.snapshot = step(7);
+    expect(await evolved.wait(evolved.start('api').id)).toMatchObject({ state: 'succeeded', mode: 'full', fullBecause: `view "${changed.def.name}" changed` });
+    await evolved.close();
+
+    const rewindowed = await createTestRunner(s, [changed, ...views.slice(1)], { dedupeWindowMs: 30_000 });
+    s.snapshot = step(8);
+    expect(await rewindowed.wait(rewindowed.start('api').id)).toMatchObject({ state: 'succeeded', mode: 'full', fullBecause: 'the dedupe window changed' });
+    await rewindowed.close();
+  });
+});
+
 describe('batch runner over more data than its memory', () => {
   it('spills with a 64MB memory limit and computes what a roomy run computes', async () => {
     const big = new TestEvents(4, { profile: valuesProfile }).records(250_000, 2);

@@ -30,7 +30,7 @@ export async function makeTestApp(
   options: { gate?: Promise<void>; roles?: boolean; /** collect the app's log lines (info and above) here */ logLines?: string[] } = {},
 ): Promise<TestApp> {
   const dir = await mkdtemp(path.join(tmpdir(), 'braid-test-'));
-  const config = resolveConfig({ dataDir: dir, logging: { level: 'silent' }, batch: { schedule: 'off' }, verify: { schedule: 'off' }, ...settings });
+  const config = resolveConfig({ dataDir: dir, logging: { level: 'silent' }, batch: { schedule: 'off', fullSchedule: 'off' }, verify: { schedule: 'off' }, ...settings });
   const lines = options.logLines;
   const logger = lines ? createLogger('info', { write: (line: string) => void lines.push(line) }, { format: 'json' }) : createLogger('silent');
   const registry = new Registry();

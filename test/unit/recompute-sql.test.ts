@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { jsonPath, sketchBounds, survivorsStatements, versionColumns, viewStatement } from '../../batch/recompute/index.js';
+import { jsonPath, rangeStatement, sketchBounds, survivorsStatements, versionColumns, viewStatement } from '../../batch/recompute/index.js';
 import { SKETCH_MIN_INDEXABLE, sketchIndex } from '../../shared/measures/index.js';
 import { compileView, parseViews } from '../../shared/views/index.js';
 
@@ -24,9 +24,21 @@ describe('batch SQL', () => {
   });
 
   it('binds the files, the snapshot and the dedupe window too', () => {
-    const statements = survivorsStatements({ files: ["/data/o'brien/0.parquet"], snapshot: { 0: 12, 3: 7 }, dedupeWindowMs: 86_400_000, types: [hostile] });
+    const statements = [
+      rangeStatement({ 0: 12, 3: 7 }, { 0: 5 }),
+      ...survivorsStatements({
+        files: ["/data/o'brien/0.parquet"],
+        snapshot: { 0: 12, 3: 7 },
+        after: { 0: 5 },
+        earlier: { files: ["/data/o'neil/1.parquet"], since: { 0: 123_456_789 } },
+        dedupeWindowMs: 86_400_000,
+        types: [hostile],
+      }),
+    ];
     const sql = statements.map((s) => s.sql).join('\n');
-    for (const text of ["o'brien", hostile, '86400000', '12']) expect(sql).not.toContain(text);
+    for (const text of ["o'brien", "o'neil", hostile, '86400000', '12', '123456789']) expect(sql).not.toContain(text);
+    const bound = JSON.stringify(statements.map((s) => s.values), (_, v) => (typeof v === 'bigint' ? String(v) : v));
+    for (const text of ["o'brien", "o'neil", '86400000', '123456789']) expect(bound).toContain(text);
   });
 
   it('quotes names only after checking them', () => {
