@@ -27,6 +27,8 @@ export interface SpeedLayerOptions {
   readonly sealGroups?: number;
   /** shares the event loop: awaited by compaction between steps */
   readonly pause?: () => Promise<void> | undefined;
+  /** how far append times may go back between producers, ms (the dedupe state's skew allowance; default five minutes) */
+  readonly dedupeSkewMs?: number;
 }
 
 /**
@@ -76,6 +78,8 @@ export interface SpeedStats {
   readonly position: Position;
   readonly readySeconds: number | undefined;
   readonly rebuilding: boolean;
+  /** records read to warm the dedupe state (the window before S), at start and in rebuilds */
+  readonly warmed: number;
 }
 
 /**
@@ -101,6 +105,8 @@ export class SpeedLayer {
   #rebuilding: Promise<void> | undefined;
   #readySeconds: number | undefined;
   #closed = false;
+  /** records read to warm the dedupe state, at start and in rebuilds */
+  #warmed = 0;
   /** S of batch runs in flight (position key → runs): boundaries that must survive compaction */
   readonly #pins = new Map<string, number>();
   #compacting: Promise<void> | undefined;
@@ -116,7 +122,7 @@ export class SpeedLayer {
     this.#state = state;
     this.#readySeconds = (performance.now() - started) / 1000;
     this.#options.logger.info(
-      { readySeconds: Number(this.#readySeconds.toFixed(3)), position: state.position, folded: this.#counts.folded },
+      { readySeconds: Number(this.#readySeconds.toFixed(3)), position: state.position, folded: this.#counts.folded, warmed: this.#warmed },
       'speed layer ready',
     );
     this.#startTail();
@@ -283,6 +289,7 @@ export class SpeedLayer {
       position: state ? { ...state.position } : {},
       readySeconds: this.#readySeconds,
       rebuilding: this.#rebuilding !== undefined,
+      warmed: this.#warmed,
     };
   }
 
@@ -309,12 +316,16 @@ export class SpeedLayer {
   }
 
   async #build(base: BatchVersion | undefined): Promise<State> {
-    const { log, views, dedupeWindowMs, maxBatch = 5_000 } = this.#options;
+    const { log, views, dedupeWindowMs, dedupeSkewMs, maxBatch = 5_000 } = this.#options;
     const snapshot = base?.snapshot ?? {};
-    const folder = new Folder(views, new DedupeState({ windowMs: dedupeWindowMs }));
+    const folder = new Folder(views, new DedupeState({ windowMs: dedupeWindowMs, ...(dedupeSkewMs === undefined ? {} : { skewMs: dedupeSkewMs }) }));
     // Warm the dedupe state with the records before S that can still make later ones duplicates.
     if (Object.values(snapshot).some((o) => o > 0)) {
-      for await (const batch of log.read({ from: {}, until: snapshot, maxBatch })) folder.warm(batch);
+      const from = await this.#warmFrom(snapshot, folder.dedupe);
+      for await (const batch of log.read({ from, until: snapshot, maxBatch })) {
+        folder.warm(batch);
+        this.#warmed += batch.length;
+      }
     }
     const end = await log.endPosition();
     const start = { ...zeroPosition(log.partitions), ...snapshot };
@@ -325,6 +336,27 @@ export class SpeedLayer {
     }
     this.#checkDedupeMemory(folder);
     return state;
+  }
+
+  /**
+   * Where the warm-up reads from, per partition: the first record appended within the window
+   * and the skew allowance before the last record below S. A record after S that an earlier
+   * one can make a duplicate was appended at most the window after it, and append times go
+   * back by at most the skew (the dedupe state's own eviction assumes the same), so nothing
+   * older can matter. Start-up then costs the window's records, not the history's. With a
+   * window of forever every id before S can, and the warm-up reads the log from offset 0
+   * (only each record's id is decoded).
+   */
+  async #warmFrom(snapshot: Position, dedupe: DedupeState): Promise<Position> {
+    if (!Number.isFinite(dedupe.windowMs)) return {};
+    const { log } = this.#options;
+    const last: Record<number, number> = {};
+    const before = Object.fromEntries(Object.entries(snapshot).map(([p, o]) => [p, Math.max(0, o - 1)]));
+    for await (const batch of log.read({ from: before, until: snapshot })) {
+      for (const r of batch) last[r.partition] = Math.max(last[r.partition] ?? -Infinity, r.appendTime);
+    }
+    const since = Object.fromEntries(Object.entries(last).map(([p, t]) => [p, t - dedupe.windowMs - dedupe.skewMs]));
+    return log.offsetsAt(since);
   }
 
   /** Folds a batch of records into the live segment; seals it once it holds sealGroups groups. */

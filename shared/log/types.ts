@@ -50,6 +50,13 @@ export interface EventLog {
   append(records: readonly AppendInput[]): Promise<Appended[]>;
   /** The next offset of every partition. */
   endPosition(): Promise<Position>;
+  /**
+   * Per partition listed, the first offset whose record was appended at or after `times[p]`
+   * (epoch ms), or the partition's end offset when none was: where a reader that needs only
+   * what was appended since a time starts (Kafka's offsets for times; the embedded log's
+   * append times never go backwards, so it searches).
+   */
+  offsetsAt(times: Readonly<Record<number, number>>): Promise<Position>;
   /** Batches of records in offset order per partition (partitions interleave). */
   read(options?: ReadOptions): AsyncIterable<LogRecord[]>;
   close(): Promise<void>;

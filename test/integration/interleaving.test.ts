@@ -44,6 +44,8 @@ describe.each(['embedded', 'kafka'] as const)('Lambda answers under a seeded ran
       {
         views: interleavingViews,
         dedupe: { window },
+        // A short chain: some runs are full because it is long enough (batch.maxDeltas).
+        batch: { schedule: 'off', fullSchedule: 'off', maxDeltas: 5 },
         archive: { flushIntervalMs: 20, compactMinFiles: 4, compactTargetRecords: 400 },
         log: kind === 'kafka' ? { partitions, kafka: { brokers, topic: newTopic('braid-interleaving'), clientId: 'braid-interleaving' } } : { partitions },
       },
@@ -275,8 +277,16 @@ describe.each(['embedded', 'kafka'] as const)('Lambda answers under a seeded ran
       expectNormalRunsSucceeded(ctx);
       await expectVerified(ctx);
 
-      // The chain of incremental runs equals a full run at the same S, state for state.
-      const chained = await batch.wait(batch.start('api').id);
+      // The chain of incremental runs equals a full run at the same S, state for state: one
+      // more incremental run (over new events, so that it adds a delta), then a full one at
+      // the same S (nothing appended in between, so the speed layer cuts at the same place).
+      // (Twice when the first is full because the chain is at batch.maxDeltas.)
+      let chained = undefined as Awaited<ReturnType<typeof batch.wait>> | undefined;
+      for (let i = 0; i < 2 && chained?.mode !== 'incremental'; i++) {
+        await post(events.batch(Date.now()), ctx);
+        await node.speed!.waitFor(await t.log().endPosition());
+        chained = await batch.wait(batch.start('api').id);
+      }
       expect(chained, ctx).toMatchObject({ state: 'succeeded', mode: 'incremental' });
       const chainedVersion = batch.current()!;
       const chainManifest = await readManifest(versionLayout(t.config.dataDir), chainedVersion.version);

@@ -142,6 +142,25 @@ export function logContract(name: string, makeLog: () => Promise<LogFixture>): v
       expect(records.map((r) => r.appendTime).sort()).toEqual(appended.map((a) => a.appendTime).sort());
     });
 
+    it('finds, per partition, the first offset appended at or after a time, or the end', async () => {
+      const appended: Appended[] = [];
+      for (let round = 0; round < 4; round++) {
+        appended.push(...(await log.append(Array.from({ length: 12 }, (_, i) => ({ key: `k${i}`, value: json({ round, i }) })))));
+        await new Promise((r) => setTimeout(r, 15)); // distinct append times between rounds
+      }
+      const end = await log.endPosition();
+      const times = [...new Set(appended.map((a) => a.appendTime))].sort((a, b) => a - b);
+      for (const time of [0, times[0]!, times[1]!, times[1]! + 1, times.at(-1)!, times.at(-1)! + 1]) {
+        const at = await log.offsetsAt(Object.fromEntries(Array.from({ length: log.partitions }, (_, p) => [p, time])));
+        for (let p = 0; p < log.partitions; p++) {
+          // The records of p before the offset found were appended before the time, those from it not.
+          const first = appended.filter((a) => a.partition === p && a.appendTime >= time).map((a) => a.offset);
+          expect(at[p], `partition ${p} at ${time}`).toBe(first.length > 0 ? Math.min(...first) : end[p]);
+        }
+      }
+      expect(await log.offsetsAt({})).toEqual({});
+    });
+
     it('accepts an empty append and changes nothing', async () => {
       await log.append([{ key: 'a', value: json({ n: 1 }) }]);
       const before = await log.endPosition();

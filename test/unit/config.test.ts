@@ -42,6 +42,7 @@ describe('configuration', () => {
       'speed.maxDedupeMemory': ['64MB', '64MB'],
       'query.cacheMemory': ['64MB', '64MB'],
       'batch.schedule': ['0 * * * *', '0 * * * *'],
+      'batch.fullSchedule': ['0 4 * * *', '0 4 * * *'],
       'verify.schedule': ['0 * * * *', '0 * * * *'],
       mode: ['kappa', 'kappa'],
       views: ['[{name: v, events: [a], granularity: day, measures: {n: count}}]', [{ name: 'v', events: ['a'], granularity: 'day', measures: { n: 'count' } }]],

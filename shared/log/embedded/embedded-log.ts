@@ -111,6 +111,17 @@ export class EmbeddedLog implements EventLog {
     return this.position();
   }
 
+  async offsetsAt(times: Readonly<Record<number, number>>): Promise<Position> {
+    if (this.closing) throw closedError(this.dir);
+    const out: Position = {};
+    for (const [p, time] of Object.entries(times)) {
+      const part = this.parts[Number(p)];
+      if (!part) throw new BraidError('invalid_parameter', `offsetsAt: partition ${p} does not exist (the log has ${this.partitions})`);
+      out[part.id] = await part.offsetAt(time);
+    }
+    return out;
+  }
+
   /** Segment files per partition, sealed and active (for tests and status). */
   segmentCounts(): number[] {
     return this.parts.map((p) => p.segmentCount);

@@ -219,6 +219,24 @@ export class Partition {
     }
   }
 
+  /**
+   * The first offset appended at or after `time`, or the end offset: append times never go
+   * backwards in a partition (append keeps them rising), so a binary search over offsets,
+   * one record read a step.
+   */
+  async offsetAt(time: number): Promise<number> {
+    let lo = 0;
+    let hi = this.endOffset;
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const out: LogRecord[] = [];
+      await this.read(newCursor(mid), mid + 1, 1, out);
+      if (out[0]!.appendTime >= time) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  }
+
   /** Closes the active segment's file. */
   async close(): Promise<void> {
     await this.active.handle.close();

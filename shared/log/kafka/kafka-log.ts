@@ -311,6 +311,36 @@ export class KafkaLog implements EventLog {
     return position;
   }
 
+  async offsetsAt(times: Readonly<Record<number, number>>): Promise<Position> {
+    this.#assertOpen();
+    const what = `reading offsets by time of Kafka topic "${this.topic}"`;
+    const out: Position = {};
+    const end = await this.endPosition();
+    // One ListOffsets request per distinct time (it asks every partition for one time).
+    const byTime = new Map<number, number[]>();
+    for (const [p, time] of Object.entries(times)) {
+      const partition = Number(p);
+      if (!(partition >= 0 && partition < this.partitions)) throw new BraidError('invalid_parameter', `offsetsAt: partition ${p} does not exist (the topic has ${this.partitions})`);
+      byTime.set(time, [...(byTime.get(time) ?? []), partition]);
+    }
+    for (const [time, partitions] of byTime) {
+      const work = this.#retrying(() => this.#admin.fetchTopicOffsetsByTimestamp(this.topic, Math.max(0, Math.floor(time))), Date.now() + this.options.adminTimeoutMs);
+      work.catch(() => undefined);
+      let offsets: Awaited<typeof work>;
+      try {
+        offsets = await withTimeout(work, this.options.adminTimeoutMs, () => unavailable(what, `no answer within ${this.options.adminTimeoutMs} ms`));
+      } catch (err) {
+        throw fromKafkaError(err, what);
+      }
+      for (const partition of partitions) {
+        const offset = Number(offsets.find((o) => o.partition === partition)?.offset ?? -1);
+        // -1: no record at or after the time; kafkajs may also answer the high watermark.
+        out[partition] = offset < 0 ? end[partition]! : Math.min(offset, end[partition]!);
+      }
+    }
+    return out;
+  }
+
   read(options: ReadOptions = {}): AsyncIterable<LogRecord[]> {
     if (this.#closed) {
       return (async function* closed(): AsyncGenerator<LogRecord[]> {
