@@ -1,5 +1,5 @@
-import { Slices } from '../shared/async.js';
 import path from 'node:path';
+import { Slices } from '../shared/async.js';
 import type { Logger } from 'pino';
 import { parseSize, type ResolvedConfig } from '../shared/config/index.js';
 import { BraidError } from '../shared/errors.js';
@@ -176,6 +176,8 @@ export class BraidNode {
       log,
       views: this.views,
       dedupeWindowMs: config.dedupeWindowMs,
+      checkpointDir: path.join(config.dataDir, 'replay'),
+      checkpointRecords: config.replay.checkpointRecords,
       logger: this.#logger.child({ component: 'replay' }),
     });
     if (config.mode === 'lambda' && this.speed) {

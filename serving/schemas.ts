@@ -61,9 +61,11 @@ export const ReplayBody = Open(
       rate: Type.Number(),
       etaSeconds: Type.Union([Type.Number(), Type.Null()]),
       position: PositionSchema,
+      resumedFrom: Type.Optional(PositionSchema),
+      checkpoint: Type.Optional(Open({ position: PositionSchema, bytes: Type.Integer() })),
     }),
   },
-  'A Kappa replay: running → succeeded | failed, with records read, rate and ETA.',
+  'A Kappa replay: running → succeeded | failed, with records read, rate and ETA; `resumedFrom` when it went on from a checkpoint.',
 );
 export type ReplayBody = Static<typeof ReplayBody>;
 

@@ -75,6 +75,39 @@ export class DedupeState {
     for (const p of this.#partitions.values()) n += p.bytes;
     return n;
   }
+
+  /**
+   * Everything the state holds, as plain data (numbers and typed arrays, no classes): what a
+   * replay checkpoint stores. `restore` of it checks the same later records the same way.
+   */
+  snapshot(): DedupeSnapshot {
+    return { windowMs: this.windowMs, skewMs: this.skewMs, partitions: [...this.#partitions].map(([p, w]) => [p, w.snapshot()]) };
+  }
+
+  static restore(snapshot: DedupeSnapshot): DedupeState {
+    const state = new DedupeState({ windowMs: snapshot.windowMs, skewMs: snapshot.skewMs });
+    for (const [p, w] of snapshot.partitions) state.#partitions.set(p, IdWindow.restore(w));
+    return state;
+  }
+}
+
+/** A DedupeState as plain data (DedupeState.snapshot). */
+export interface DedupeSnapshot {
+  readonly windowMs: number;
+  readonly skewMs: number;
+  readonly partitions: ReadonlyArray<readonly [number, IdWindowSnapshot]>;
+}
+
+interface IdWindowSnapshot {
+  readonly size: number;
+  readonly newest: number;
+  readonly sweptAt: number;
+  readonly queued: boolean;
+  readonly table: ArrayBuffer;
+  readonly queue: ArrayBuffer;
+  readonly qHead: number;
+  readonly qLength: number;
+  readonly qStale: number;
 }
 
 const INITIAL_CAPACITY = 1 << 10;
@@ -122,6 +155,39 @@ class IdWindow {
 
   get bytes(): number {
     return this.#words.byteLength + this.#qWords.byteLength;
+  }
+
+  snapshot(): IdWindowSnapshot {
+    return {
+      size: this.size,
+      newest: this.newest,
+      sweptAt: this.sweptAt,
+      queued: this.#queued,
+      table: this.#words.buffer.slice(0) as ArrayBuffer,
+      queue: this.#qWords.buffer.slice(0) as ArrayBuffer,
+      qHead: this.#qHead,
+      qLength: this.#qLength,
+      qStale: this.#qStale,
+    };
+  }
+
+  static restore(s: IdWindowSnapshot): IdWindow {
+    const slotsOf = (bytes: number) => bytes / SLOT_BYTES;
+    const capacity = slotsOf(s.table.byteLength);
+    if (!(capacity >= 1 && (capacity & (capacity - 1)) === 0) || s.table.byteLength % SLOT_BYTES !== 0) throw new RangeError(`dedupe snapshot: a table of ${s.table.byteLength} bytes`);
+    const w = new IdWindow(s.queued, capacity);
+    w.size = s.size;
+    w.newest = s.newest;
+    w.sweptAt = s.sweptAt;
+    w.#words = new Int32Array(s.table);
+    w.#times = new Float64Array(s.table);
+    w.#qWords = new Int32Array(s.queue);
+    w.#qTimes = new Float64Array(s.queue);
+    w.#qMask = Math.max(slotsOf(s.queue.byteLength), 1) - 1;
+    w.#qHead = s.qHead;
+    w.#qLength = s.qLength;
+    w.#qStale = s.qStale;
+    return w;
   }
 
   /** For the id hashed in ID_HASH: its previous latest append time (undefined: new), then records `time`. */

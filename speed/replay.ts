@@ -4,6 +4,7 @@ import { JobRegistry, type JobContext, type JobInfo } from '../shared/jobs.js';
 import { totalOffsets, type Position } from '../shared/log/position.js';
 import type { EventLog } from '../shared/log/types.js';
 import type { CompiledView } from '../shared/views/index.js';
+import { ReplayCheckpoints } from './checkpoint.js';
 import { DedupeState } from './dedupe.js';
 import { emptyTables, Folder, type FoldCounts } from './folder.js';
 import { freezeRows, type ColumnTable } from '../shared/views/index.js';
@@ -15,6 +16,7 @@ export const ReplayStates = ['running', 'succeeded', 'failed'] as const;
 export type ReplayState = (typeof ReplayStates)[number];
 
 export interface ReplayProgress {
+  /** offsets covered, those of a checkpoint it resumed from included */
   readonly records: number;
   readonly total: number;
   readonly folded: number;
@@ -23,6 +25,10 @@ export interface ReplayProgress {
   readonly rate: number;
   readonly etaSeconds: number | null;
   readonly position: Position;
+  /** where it went on from a checkpoint (undefined: from offset 0) */
+  readonly resumedFrom?: Position;
+  /** the last checkpoint it wrote */
+  readonly checkpoint?: { readonly position: Position; readonly bytes: number };
 }
 
 /** What a replay is doing or did (GET /v1/replays/:id): a job of kind `replay`. */
@@ -44,6 +50,10 @@ export interface ReplayerOptions {
   readonly dedupeWindowMs: number;
   readonly logger?: Logger;
   readonly maxBatch?: number;
+  /** where checkpoints go (speed/checkpoint.ts); none without it */
+  readonly checkpointDir?: string;
+  /** a checkpoint every this many records (replay.checkpointRecords) */
+  readonly checkpointRecords?: number;
 }
 
 const KEEP = 20; // finished replays remembered (their records; only the latest keeps its tables)
@@ -51,8 +61,10 @@ const KEEP = 20; // finished replays remembered (their records; only the latest 
 /**
  * Kappa replays (contract §7): the log from its beginning to a position P through the
  * speed layer's own fold (same dedupe, same measures), into a separate store, without
- * touching the live speed layer. Holds nothing on disk: a replay killed with the process
- * is simply started again, and a replay to the same P gives the same result.
+ * touching the live speed layer. With a checkpoint directory it writes its states and
+ * position every `checkpointRecords` records and at its end (speed/checkpoint.ts), and a
+ * replay goes on from the checkpoint when one is at or below its P: a replay killed with
+ * its process resumes, and each verification's replay reads only what is new since the last.
  */
 export class Replayer {
   readonly #options: ReplayerOptions;
@@ -102,29 +114,59 @@ export class Replayer {
   }
 
   async #run(job: JobContext<ReplayInfo>, P: Position, total: number): Promise<{ result: ReplayTables; final: Partial<ReplayInfo> }> {
-    const { log, views, dedupeWindowMs, maxBatch = 5_000, logger } = this.#options;
+    const { log, views, dedupeWindowMs, maxBatch = 5_000, logger, checkpointDir, checkpointRecords = 1_000_000 } = this.#options;
     const started = Date.now();
-    const folder = new Folder(views, new DedupeState({ windowMs: dedupeWindowMs }));
-    const tables = emptyTables(views);
-    const counts: FoldCounts = { folded: 0, duplicates: 0 };
-    const position: Position = {};
-    let records = 0;
-    if (total > 0) {
-      for await (const batch of log.read({ from: {}, until: P, maxBatch, signal: job.signal })) {
+    const checkpoints = checkpointDir ? new ReplayCheckpoints(checkpointDir, views, dedupeWindowMs) : undefined;
+    const resumed = checkpoints ? await checkpoints.load(P) : {};
+    const from = resumed.checkpoint;
+    if (from) logger?.info({ id: job.id, from: from.position, target: P }, 'replay: going on from its checkpoint');
+    else if (checkpoints) logger?.debug({ id: job.id, why: resumed.problem }, 'replay: from offset 0');
+    const folder = new Folder(views, from?.dedupe ?? new DedupeState({ windowMs: dedupeWindowMs }));
+    const tables = from?.tables ?? emptyTables(views);
+    const counts: FoldCounts = from ? { ...from.counts } : { folded: 0, duplicates: 0 };
+    const position: Position = from ? { ...from.position } : {};
+    const resumedFrom = from ? { resumedFrom: { ...from.position } } : {};
+    const first = totalOffsets(position);
+    let records = first;
+    let checkpoint: ReplayProgress['checkpoint'];
+    let sinceCheckpoint = 0;
+    const save = async () => {
+      const bytes = await checkpoints!.save({ position, counts, dedupe: folder.dedupe, tables });
+      checkpoint = { position: { ...position }, bytes };
+      sinceCheckpoint = 0;
+    };
+    if (total > records) {
+      for await (const batch of log.read({ from: { ...position }, until: P, maxBatch, signal: job.signal })) {
         folder.fold(batch, tables, counts);
         records += batch.length;
+        sinceCheckpoint += batch.length;
         for (const r of batch) position[r.partition] = r.offset + 1;
-        const rate = records / Math.max((Date.now() - started) / 1000, 0.001);
+        if (checkpoints && sinceCheckpoint >= checkpointRecords && !job.signal.aborted) await save();
+        const rate = (records - first) / Math.max((Date.now() - started) / 1000, 0.001);
         job.update({
-          progress: { records, total, ...counts, rate: Math.round(rate), etaSeconds: rate > 0 ? Math.round((total - records) / rate) : null, position: { ...position } },
+          progress: {
+            records,
+            total,
+            ...counts,
+            rate: Math.round(rate),
+            etaSeconds: rate > 0 ? Math.round((total - records) / rate) : null,
+            position: { ...position },
+            ...resumedFrom,
+            ...(checkpoint ? { checkpoint } : {}),
+          },
         });
       }
     }
     if (job.signal.aborted) throw new Error('the replay was stopped');
-    logger?.info({ id: job.id, target: P, records, seconds: (Date.now() - started) / 1000 }, 'replay finished');
+    // The end is a checkpoint too: the next replay (the next verification's) goes on from P.
+    if (checkpoints && (sinceCheckpoint > 0 || !from)) await save();
+    logger?.info({ id: job.id, target: P, records: records - first, resumedFrom: from?.position, seconds: (Date.now() - started) / 1000 }, 'replay finished');
     // Frozen into columns: a fraction of the memory, and the form every query reads.
     const frozen = new Map([...tables].map(([key, t]) => [key, freezeRows(t.view, t.rows.values())]));
-    return { result: frozen, final: { progress: { ...job.info().progress, records, total, ...counts, etaSeconds: 0, position: { ...P } } } };
+    return {
+      result: frozen,
+      final: { progress: { ...job.info().progress, records, total, ...counts, etaSeconds: 0, position: { ...P }, ...resumedFrom, ...(checkpoint ? { checkpoint } : {}) } },
+    };
   }
 
   getReplay(id: string): ReplayInfo | undefined {

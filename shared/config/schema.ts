@@ -132,6 +132,12 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    replay: Type.Object(
+      {
+        checkpointRecords: Between(1_000, 1_000_000_000, 1_000_000, 'A Kappa replay writes a checkpoint (its states and position, on disk) every this many records; a killed replay, or the next one, goes on from the last.'),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     roles: Type.Object(
       {
         ingest: Type.Boolean({ default: true, description: 'Serve POST /v1/events.' }),

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import murmur from 'murmurhash3js-revisited';
+import { deserialize, serialize } from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import { DedupeState } from '../../speed/dedupe.js';
 import { hashId, ID_HASH } from '../../speed/id-hash.js';
@@ -148,6 +149,31 @@ describe('DedupeState', () => {
     expect(duplicates).toBe(3_600_000 - 1);
     expect(state.entries).toBe(2);
     expect(state.bytes).toBeLessThan(64 * 1024); // 86 MB if every re-send stayed queued
+  });
+
+  it('restored from its snapshot (through V8 serialization, as a replay checkpoint stores it), answers every later record as the original does', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(0, 1_000, 50_000, Infinity),
+        fc.constantFrom(2, 1_024),
+        fc.array(op(300), { maxLength: 1_500, size: 'max' }),
+        fc.nat(),
+        (windowMs, capacity, ops, cut) => {
+          const original = new DedupeState({ windowMs, skewMs: 100, initialCapacity: capacity });
+          let time = 0;
+          const at = cut % (ops.length + 1);
+          let restored: DedupeState | undefined;
+          ops.forEach((o, i) => {
+            if (i === at) restored = DedupeState.restore(deserialize(serialize(original.snapshot())));
+            time += o.step;
+            const expected = original.check(o.partition, `id-${o.id}`, time);
+            if (restored) expect(restored.check(o.partition, `id-${o.id}`, time), `record ${i}`).toBe(expected);
+          });
+          if (restored) expect(restored.entries).toBe(original.entries);
+        },
+      ),
+      { numRuns: 80 },
+    );
   });
 
   it('refuses an append time that is not a finite number', () => {
