@@ -27,10 +27,10 @@ import { DemoGenerator } from '../shared/demo/generator.js';
 import { parseEventTime } from '../shared/events/index.js';
 import { partitionFor } from '../shared/log/partitioner.js';
 import type { MeasureSpec } from '../shared/measures/index.js';
-import { compileView, parseViews, type CompiledView } from '../shared/views/index.js';
+import type { CompiledView } from '../shared/views/index.js';
 import { TestArchiveWriter, archivePosition } from '../test/support/recompute-archive.js';
 import { createTestRunner } from '../test/support/recompute-runner.js';
-import { everyMeasure } from '../test/support/views.js';
+import { demoViews } from './demo-views.js';
 import { runPhaseProcess } from './processes.js';
 import { emit, ownPeakRssMB, round, type Check, type Measured } from './report.js';
 
@@ -56,23 +56,6 @@ const filesJson = path.join(root, 'files.json');
 const DEDUPE_WINDOW_MS = 86_400_000;
 /** Sums agree within this relative tolerance (contract §4); everything else exactly. */
 const SUM_TOLERANCE = 1e-9;
-
-const demoViews = parseViews([
-  {
-    name: 'page_views_by_path',
-    events: ['page_view'],
-    granularity: 'minute',
-    dimensions: ['data.path'],
-    measures: { views: 'count', visitors: { distinct: 'key' }, latency: { quantile: 'data.latency_ms', q: [0.5, 0.95, 0.99] } },
-  },
-  {
-    name: 'revenue_by_country',
-    events: ['purchase'],
-    granularity: 'hour',
-    dimensions: ['data.country'],
-    measures: everyMeasure('data.amount', [0.5, 0.95, 0.99]),
-  },
-]).map(compileView);
 
 /**
  * The demo views as a DuckDB user would write them with DuckDB's own aggregates. Columns

@@ -7,8 +7,10 @@
  *
  * Items: 1 stream aggregation vs Kafka Streams (bench/streams.ts), 2 ingest vs the raw
  * producer and the embedded log (bench/ingest.ts), 3 batch recomputation vs DuckDB alone
- * (bench/recompute.ts), 4 query serving (bench/query.ts), 5 freshness (bench/freshness.ts);
- * each at two sizes (item 6), each bench in fresh processes so peak RSS is per process.
+ * (bench/recompute.ts), 4 query serving (bench/query.ts), 5 freshness (bench/freshness.ts),
+ * 6 cost growth (bench/growth.ts: incremental batch runs, start-up and resumed replays at two
+ * histories in one comparison); each at two sizes, each bench in fresh processes so peak RSS
+ * is per process.
  *
  * Starts the Kafka broker (infra/kafka/kafka.sh, which fetches the jars once) unless one
  * answers already or BRAID_KAFKA_BROKERS is set, and stops what it started. Each bench
@@ -69,6 +71,12 @@ function plan(): Step[] {
     ...logs.flatMap((log) =>
       rates.map((r) => ({ item: 5, label: `freshness, ${r.toLocaleString('en-US')} events/s, ${log} log`, file: 'freshness.ts', args: ['--log', log, '--rate', String(r), '--probes', probes, ...k] })),
     ),
+    {
+      item: 6,
+      label: `cost growth, ${quick ? '100,000 and 1,000,000' : '1,000,000 and 10,000,000'} events of history`,
+      file: 'growth.ts',
+      args: quick ? ['--histories', '100000,1000000', '--new', '10000'] : ['--histories', '1000000,10000000', '--new', '100000'],
+    },
   ];
 }
 

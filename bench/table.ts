@@ -34,6 +34,7 @@ const TITLES: Record<number, string> = {
   3: 'Batch recomputation vs DuckDB alone',
   4: 'Query serving (Lambda answers)',
   5: 'Freshness (event to visible)',
+  6: 'Cost growth (incremental runs, start-up, resumed replays)',
 };
 
 const int = (x: number | undefined) => (x === undefined ? '–' : Math.round(x).toLocaleString('en-US'));

@@ -5,14 +5,15 @@ import { parseSize, type ResolvedConfig } from '../shared/config/index.js';
 import { BraidError } from '../shared/errors.js';
 import type { LogHandle } from '../shared/log/handle.js';
 import { lagBehind, type Position } from '../shared/log/position.js';
-import type { EventLog } from '../shared/log/types.js';
+import type { EventLog, LogRecord } from '../shared/log/types.js';
 import { compileView, type CompiledView } from '../shared/views/index.js';
-import { Archiver } from '../batch/archive/index.js';
+import { Archiver, readArchived } from '../batch/archive/index.js';
 import { BatchRunner, type RunInfo } from '../batch/recompute/index.js';
 import { SpeedLayer } from '../speed/speed-layer.js';
 import { Replayer } from '../speed/replay.js';
 import { needsRecompute, servedOlderDefinitions } from './evolution.js';
 import { HandOff } from './handoff.js';
+import { Retention } from './retention.js';
 import { Schedules } from './schedules.js';
 import { LambdaSources } from './sources.js';
 import { Verifier, type Verification } from './verification/verifier.js';
@@ -26,6 +27,8 @@ import { Verifier, type Verification } from './verification/verifier.js';
 export class BraidNode {
   readonly views: readonly CompiledView[];
   archiver: Archiver | undefined;
+  /** log.retention's deletions, when the retention is finite and this process archives */
+  retention: Retention | undefined;
   batch: BatchRunner | undefined;
   speed: SpeedLayer | undefined;
   replayer: Replayer | undefined;
@@ -167,6 +170,7 @@ export class BraidNode {
         maxDedupeBytes: parseSize(config.speed.maxDedupeMemory),
         pause: this.slices.pause,
         dedupeWindowMs: config.dedupeWindowMs,
+        dedupeSkewMs: config.dedupeSkewMs,
         base: () => this.batch?.current(),
         logger: this.#logger.child({ component: 'speed' }),
       });
@@ -178,8 +182,30 @@ export class BraidNode {
       dedupeWindowMs: config.dedupeWindowMs,
       checkpointDir: path.join(config.dataDir, 'replay'),
       checkpointRecords: config.replay.checkpointRecords,
+      dedupeSkewMs: config.dedupeSkewMs,
+      ...(this.archiver ? { archived: archivedRecords(this.archiver) } : {}),
       logger: this.#logger.child({ component: 'replay' }),
     });
+    if (Number.isFinite(config.retentionMs) && this.archiver && this.batch) {
+      const archiver = this.archiver;
+      const batchRunner = this.batch;
+      const replayer = this.replayer;
+      this.retention = new Retention({
+        log,
+        retentionMs: config.retentionMs,
+        dedupeWindowMs: config.dedupeWindowMs,
+        dedupeSkewMs: config.dedupeSkewMs,
+        archived: () => archiver.position(),
+        servingSnapshot: () => batchRunner.current()?.snapshot,
+        replayReading: () => replayer.reading(),
+        // A tenth of the retention, between a second and a minute.
+        intervalMs: Math.min(60_000, Math.max(1_000, Math.floor(config.retentionMs / 10))),
+        logger: this.#logger.child({ component: 'retention' }),
+      });
+      this.retention.start();
+    } else if (Number.isFinite(config.retentionMs)) {
+      this.#logger.info('log.retention is enforced by the process with the archive and batch roles; this one deletes nothing');
+    }
     if (config.mode === 'lambda' && this.speed) {
       this.verifier = new Verifier({
         views: this.views,
@@ -205,6 +231,7 @@ export class BraidNode {
 
   async close(): Promise<void> {
     await this.#schedules.stop();
+    await this.retention?.stop();
     // Replays first: a verification waits for its replay, and ends (failed) when it stops.
     await this.replayer?.close();
     await this.verifier?.close();
@@ -212,4 +239,16 @@ export class BraidNode {
     await this.batch?.close();
     await this.archiver?.stop();
   }
+}
+
+/** The archive as log records for a replay (batch/archive/reader.ts), read under a lease so compaction deletes nothing it reads. */
+function archivedRecords(archiver: Archiver): (from: Position, until: Position) => AsyncIterable<LogRecord[]> {
+  return async function* read(from, until) {
+    const lease = archiver.lease();
+    try {
+      yield* readArchived(lease, from, until);
+    } finally {
+      lease.release();
+    }
+  };
 }

@@ -25,6 +25,7 @@ export const ErrorCodes = {
   log_locked: { status: 503, canRetry: false },
   log_closed: { status: 503, canRetry: false },
   log_corrupt: { status: 500, canRetry: false },
+  log_truncated: { status: 500, canRetry: false },
   archive_corrupt: { status: 500, canRetry: false },
   version_corrupt: { status: 500, canRetry: false },
   invalid_config: { status: 500, canRetry: false },

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { BraidError } from '../shared/errors.js';
 import { JobRegistry, type JobContext, type JobInfo } from '../shared/jobs.js';
 import { totalOffsets, type Position } from '../shared/log/position.js';
-import type { EventLog } from '../shared/log/types.js';
+import type { EventLog, LogRecord } from '../shared/log/types.js';
 import type { CompiledView } from '../shared/views/index.js';
 import { ReplayCheckpoints } from './checkpoint.js';
 import { DedupeState } from './dedupe.js';
@@ -54,6 +54,13 @@ export interface ReplayerOptions {
   readonly checkpointDir?: string;
   /** a checkpoint every this many records (replay.checkpointRecords) */
   readonly checkpointRecords?: number;
+  /** the dedupe state's skew allowance, ms (dedupe.skew; the speed layer's) */
+  readonly dedupeSkewMs?: number;
+  /**
+   * The archive read back as log records (batch/archive/reader.ts): what a replay reads for
+   * the records the log no longer holds under log.retention. Without it such a replay fails.
+   */
+  readonly archived?: (from: Position, until: Position) => AsyncIterable<LogRecord[]>;
 }
 
 const KEEP = 20; // finished replays remembered (their records; only the latest keeps its tables)
@@ -121,7 +128,8 @@ export class Replayer {
     const from = resumed.checkpoint;
     if (from) logger?.info({ id: job.id, from: from.position, target: P }, 'replay: going on from its checkpoint');
     else if (checkpoints) logger?.debug({ id: job.id, why: resumed.problem }, 'replay: from offset 0');
-    const folder = new Folder(views, from?.dedupe ?? new DedupeState({ windowMs: dedupeWindowMs }));
+    const { dedupeSkewMs, archived } = this.#options;
+    const folder = new Folder(views, from?.dedupe ?? new DedupeState({ windowMs: dedupeWindowMs, ...(dedupeSkewMs === undefined ? {} : { skewMs: dedupeSkewMs }) }));
     const tables = from?.tables ?? emptyTables(views);
     const counts: FoldCounts = from ? { ...from.counts } : { folded: 0, duplicates: 0 };
     const position: Position = from ? { ...from.position } : {};
@@ -135,27 +143,45 @@ export class Replayer {
       checkpoint = { position: { ...position }, bytes };
       sinceCheckpoint = 0;
     };
-    if (total > records) {
-      for await (const batch of log.read({ from: { ...position }, until: P, maxBatch, signal: job.signal })) {
-        folder.fold(batch, tables, counts);
-        records += batch.length;
-        sinceCheckpoint += batch.length;
-        for (const r of batch) position[r.partition] = r.offset + 1;
-        if (checkpoints && sinceCheckpoint >= checkpointRecords && !job.signal.aborted) await save();
-        const rate = (records - first) / Math.max((Date.now() - started) / 1000, 0.001);
-        job.update({
-          progress: {
-            records,
-            total,
-            ...counts,
-            rate: Math.round(rate),
-            etaSeconds: rate > 0 ? Math.round((total - records) / rate) : null,
-            position: { ...position },
-            ...resumedFrom,
-            ...(checkpoint ? { checkpoint } : {}),
-          },
-        });
+    const take = async (batch: readonly LogRecord[]) => {
+      folder.fold(batch, tables, counts);
+      records += batch.length;
+      sinceCheckpoint += batch.length;
+      for (const r of batch) position[r.partition] = r.offset + 1;
+      if (checkpoints && sinceCheckpoint >= checkpointRecords && !job.signal.aborted) await save();
+      const rate = (records - first) / Math.max((Date.now() - started) / 1000, 0.001);
+      job.update({
+        progress: {
+          records,
+          total,
+          ...counts,
+          rate: Math.round(rate),
+          etaSeconds: rate > 0 ? Math.round((total - records) / rate) : null,
+          position: { ...position },
+          ...resumedFrom,
+          ...(checkpoint ? { checkpoint } : {}),
+        },
+      });
+    };
+    this.#reading = position;
+    try {
+      if (total > records) {
+        // What the log no longer holds (log.retention) comes from the archive, the rest from
+        // the log: one ordered stream per partition either way, through the same fold.
+        const start = await log.startPosition();
+        const archiveUntil: Position = Object.fromEntries(Object.keys(P).map((p) => [p, Math.min(start[Number(p)] ?? 0, P[Number(p)]!)]));
+        if (Object.entries(archiveUntil).some(([p, o]) => (position[Number(p)] ?? 0) < o)) {
+          if (!archived) throw new BraidError('log_truncated', `the log starts at ${JSON.stringify(start)}: the records before it were deleted under log.retention, and this replay has no archive to read them from (run it in the process with the archive role)`);
+          for await (const batch of archived({ ...position }, archiveUntil)) {
+            if (job.signal.aborted) break;
+            await take(batch);
+          }
+        }
+        const fromLog = Object.fromEntries(Object.keys(P).map((p) => [p, Math.max(position[Number(p)] ?? 0, archiveUntil[Number(p)]!)]));
+        if (!job.signal.aborted) for await (const batch of log.read({ from: fromLog, until: P, maxBatch, signal: job.signal })) await take(batch);
       }
+    } finally {
+      this.#reading = undefined;
     }
     if (job.signal.aborted) throw new Error('the replay was stopped');
     // The end is a checkpoint too: the next replay (the next verification's) goes on from P.
@@ -168,6 +194,13 @@ export class Replayer {
       final: { progress: { ...job.info().progress, records, total, ...counts, etaSeconds: 0, position: { ...P }, ...resumedFrom, ...(checkpoint ? { checkpoint } : {}) } },
     };
   }
+
+  /** Where the running replay reads, if one runs: log retention deletes nothing at or after it. */
+  reading(): Position | undefined {
+    return this.#reading && { ...this.#reading };
+  }
+
+  #reading: Position | undefined;
 
   getReplay(id: string): ReplayInfo | undefined {
     return this.#replays.get(id);

@@ -4,6 +4,7 @@ import { covers, maxPosition, positionKey, samePosition, zeroPosition, type Posi
 import type { EventLog } from '../shared/log/types.js';
 import { freezeRows, mergeTables, viewKey, type BatchVersion, type ColumnTable, type CompiledView } from '../shared/views/index.js';
 import { DedupeState } from './dedupe.js';
+import { warmStart } from './warm.js';
 import { emptyTables, Folder, type FoldCounts, type Tables } from './folder.js';
 
 /** Records folded between two pauses of the tail. */
@@ -321,7 +322,8 @@ export class SpeedLayer {
     const folder = new Folder(views, new DedupeState({ windowMs: dedupeWindowMs, ...(dedupeSkewMs === undefined ? {} : { skewMs: dedupeSkewMs }) }));
     // Warm the dedupe state with the records before S that can still make later ones duplicates.
     if (Object.values(snapshot).some((o) => o > 0)) {
-      const from = await this.#warmFrom(snapshot, folder.dedupe);
+      // Only what the rule can still reach (speed/warm.ts): start-up costs the window, not the history.
+      const from = await warmStart(log, snapshot, folder.dedupe.windowMs, folder.dedupe.skewMs);
       for await (const batch of log.read({ from, until: snapshot, maxBatch })) {
         folder.warm(batch);
         this.#warmed += batch.length;
@@ -336,27 +338,6 @@ export class SpeedLayer {
     }
     this.#checkDedupeMemory(folder);
     return state;
-  }
-
-  /**
-   * Where the warm-up reads from, per partition: the first record appended within the window
-   * and the skew allowance before the last record below S. A record after S that an earlier
-   * one can make a duplicate was appended at most the window after it, and append times go
-   * back by at most the skew (the dedupe state's own eviction assumes the same), so nothing
-   * older can matter. Start-up then costs the window's records, not the history's. With a
-   * window of forever every id before S can, and the warm-up reads the log from offset 0
-   * (only each record's id is decoded).
-   */
-  async #warmFrom(snapshot: Position, dedupe: DedupeState): Promise<Position> {
-    if (!Number.isFinite(dedupe.windowMs)) return {};
-    const { log } = this.#options;
-    const last: Record<number, number> = {};
-    const before = Object.fromEntries(Object.entries(snapshot).map(([p, o]) => [p, Math.max(0, o - 1)]));
-    for await (const batch of log.read({ from: before, until: snapshot })) {
-      for (const r of batch) last[r.partition] = Math.max(last[r.partition] ?? -Infinity, r.appendTime);
-    }
-    const since = Object.fromEntries(Object.entries(last).map(([p, t]) => [p, t - dedupe.windowMs - dedupe.skewMs]));
-    return log.offsetsAt(since);
   }
 
   /** Folds a batch of records into the live segment; seals it once it holds sealGroups groups. */

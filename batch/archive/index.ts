@@ -7,3 +7,4 @@ export type { ArchiveFile, ArchiveLease, Manifest } from './format.js';
 export { MANIFEST_FILE, readManifest, positionOf, checkManifest } from './manifest.js';
 export { planCompaction } from './compaction.js';
 export type { CompactionPlan, CompactionPolicy } from './compaction.js';
+export { readArchived } from './reader.js';

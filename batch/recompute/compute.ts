@@ -20,7 +20,7 @@ export interface ComputeProgress {
   readonly recordsRead: number;
   /** of those, duplicates by the dedupe rule; known once the dedupe step is done */
   readonly duplicates?: number;
-  /** an incremental run: archived records before its range read for the dedupe window */
+  /** an incremental run: archived records before its range in the files it reads for the dedupe window (row groups out of reach are skipped) */
   readonly windowRecords?: number;
 }
 
@@ -103,7 +103,7 @@ export async function computeViews(input: ComputeInput): Promise<ComputeResult> 
       await run(rangeStatement(snapshot, after));
       const earlier = input.after ? await reach(run, input, paths, lo) : undefined;
       windowRecords = earlier?.records ?? 0;
-      for (const statement of survivorsStatements({ files: paths, snapshot, dedupeWindowMs: input.dedupeWindowMs, types, earlier })) await run(statement);
+      for (const statement of survivorsStatements({ files: paths, snapshot, dedupeWindowMs: input.dedupeWindowMs, types, ...(earlier ? { earlier: earlier.partitions } : {}) })) await run(statement);
       duplicates = Number((await run('SELECT count(*) FROM braid_duplicates')).getRows()[0]![0]);
     }
     const known = input.after ? { duplicates, windowRecords } : { duplicates };
@@ -141,21 +141,20 @@ async function reach(
   input: ComputeInput,
   paths: readonly string[],
   lo: (p: number) => number,
-): Promise<{ files: string[]; since: Record<number, number>; records: number }> {
-  const since: Record<number, number> = {};
+): Promise<{ partitions: Array<{ partition: number; files: string[]; since: number }>; records: number }> {
+  const partitions: Array<{ partition: number; files: string[]; since: number }> = [];
   for (const [partition, earliest] of (await run(earliestAppendStatement(paths))).getRows() as [number, bigint][]) {
-    since[partition] = input.dedupeWindowMs === Infinity ? -Infinity : Number(earliest) - input.dedupeWindowMs;
+    partitions.push({ partition, files: [], since: input.dedupeWindowMs === Infinity ? -Infinity : Number(earliest) - input.dedupeWindowMs });
   }
-  const files: string[] = [];
   let records = 0;
   input.archive.files.forEach((file, i) => {
-    const s = since[file.partition];
-    if (s === undefined || file.from >= lo(file.partition)) return;
-    if (file.maxAppendTime !== undefined && file.maxAppendTime < s) return;
-    files.push(input.archive.paths[i]!);
+    const reached = partitions.find((p) => p.partition === file.partition);
+    if (!reached || file.from >= lo(file.partition)) return;
+    if (file.maxAppendTime !== undefined && file.maxAppendTime < reached.since) return;
+    reached.files.push(input.archive.paths[i]!);
     records += Math.min(file.to, lo(file.partition)) - file.from;
   });
-  return { files, since, records };
+  return { partitions, records };
 }
 
 async function tempBytes(connection: DuckDBConnection): Promise<number> {

@@ -95,10 +95,11 @@ export interface SurvivorsInput {
   readonly after?: Position;
   /**
    * For an incremental run, the records before `after` that the dedupe rule can reach from
-   * the run's range: those of `files` (absolute paths) appended at or after `since[partition]`
-   * (the range's earliest append time less the window; -Infinity with a window of forever).
+   * the run's range, per partition: those of its `files` (absolute paths) appended at or
+   * after `since` (the range's earliest append time less the window; -Infinity with a window
+   * of forever).
    */
-  readonly earlier?: { readonly files: readonly string[]; readonly since: Readonly<Record<number, number>> };
+  readonly earlier?: ReadonlyArray<{ readonly partition: number; readonly files: readonly string[]; readonly since: number }>;
   /** ms; Infinity for forever */
   readonly dedupeWindowMs: number;
   /** the event types any view reads; survivors of other types are not kept */
@@ -135,9 +136,9 @@ export function earliestAppendStatement(files: readonly string[]): Statement {
 
 /**
  * The records of the run's range that survive the dedupe rule (contract §3), as the temp
- * table `braid_records (id, type, time, key, data)` with key = coalesce(key, id). Three
- * steps after rangeStatement: `braid_window` (an incremental run's reach before its range),
- * `braid_duplicates` (partition, offset of every duplicate in the range), `braid_records`.
+ * table `braid_records (id, type, time, key, data)` with key = coalesce(key, id). Two
+ * steps after rangeStatement: `braid_duplicates` (partition, offset of every duplicate in the
+ * range, an incremental run's reach before it taken into account) and `braid_records`.
  */
 export function survivorsStatements(input: SurvivorsInput): Statement[] {
   if (input.files.length === 0) throw new Error('survivorsStatements needs at least one file');
@@ -147,28 +148,27 @@ export function survivorsStatements(input: SurvivorsInput): Statement[] {
   if (!forever && !(Number.isSafeInteger(input.dedupeWindowMs) && input.dedupeWindowMs >= 0)) {
     throw new BraidError('invalid_config', `dedupe window ${input.dedupeWindowMs} ms: use a whole number of ms, or forever`);
   }
-  const earlier = input.earlier && input.earlier.files.length > 0 ? input.earlier : undefined;
-  const sincePartitions = earlier ? Object.keys(earlier.since).map(Number) : [];
+  const earlier = (input.earlier ?? []).filter((e) => e.files.length > 0);
   // Records before the range within the window's reach: they can make a record of the range
-  // a duplicate and are not counted themselves (they are in the previous version).
+  // a duplicate and are not counted themselves (they are in the previous version). One read
+  // per partition with constant bounds, so DuckDB skips row groups by their statistics.
+  const earlierValues: Record<string, DuckDBValue> = {};
+  const earlierTypes: Record<string, DuckDBType> = {};
   const reach = earlier
-    ? `UNION ALL SELECT r.partition, r."offset", r.append_time, r.id, false AS counted
-        FROM read_parquet($earlier, hive_partitioning = false) r
+    .map((e, i) => {
+      earlierValues[`earlier${i}`] = listValue([...e.files]);
+      earlierTypes[`earlier${i}`] = LIST(VARCHAR);
+      earlierValues[`partition${i}`] = e.partition;
+      earlierTypes[`partition${i}`] = INTEGER;
+      earlierValues[`since${i}`] = Number.isFinite(e.since) ? BigInt(e.since) : -(2n ** 63n); // forever: every earlier record
+      earlierTypes[`since${i}`] = BIGINT;
+      return `UNION ALL SELECT r.partition, r."offset", r.append_time, r.id, false AS counted
+        FROM read_parquet($earlier${i}, hive_partitioning = false) r
         JOIN braid_snapshot s ON r.partition = s.partition AND r."offset" < s.lo
-        JOIN braid_window w ON r.partition = w.partition AND r.append_time >= w.since`
-    : '';
-  const earlierValues: Record<string, DuckDBValue> = earlier ? { earlier: listValue([...earlier.files]) } : {};
-  const earlierTypes: Record<string, DuckDBType> = earlier ? { earlier: LIST(VARCHAR) } : {};
+        WHERE r.partition = $partition${i} AND r.append_time >= $since${i}`;
+    })
+    .join('\n');
   return [
-    {
-      sql: `CREATE OR REPLACE TEMP TABLE braid_window AS SELECT unnest($partitions) AS partition, unnest($since) AS since`,
-      values: {
-        partitions: listValue(sincePartitions),
-        // -Infinity (forever) as the smallest BIGINT: every earlier record is in reach
-        since: listValue(sincePartitions.map((p) => (Number.isFinite(earlier!.since[p]!) ? BigInt(earlier!.since[p]!) : -(2n ** 63n)))),
-      },
-      types: { partitions: LIST(INTEGER), since: LIST(BIGINT) },
-    },
     {
       // The dedupe rule, the same in every engine: a record is a duplicate when an earlier
       // record (by offset) of its partition has the same id and was appended at most the

@@ -43,6 +43,10 @@ export type ResolvedConfig = BraidConfig & {
   keys: ApiKey[];
   /** dedupe.window in ms; Infinity for forever */
   dedupeWindowMs: number;
+  /** dedupe.skew in ms */
+  dedupeSkewMs: number;
+  /** log.retention in ms; Infinity for forever */
+  retentionMs: number;
   viewDefinitions: ViewDefinition[];
 };
 
@@ -154,12 +158,21 @@ export function resolveConfig(
   if (config.auth.reads === 'key' && !keys.some((k) => k.scopes.includes('read'))) {
     problemsAfter.push('auth.reads is "key" but no key in auth.apiKeys has the read scope; add one, or set auth.reads to open');
   }
+  const retentionMs = parseDuration(config.log.retention);
+  if (Number.isFinite(retentionMs)) {
+    if (config.dedupe.window === 'forever') {
+      problemsAfter.push('log.retention is finite but dedupe.window is forever: the speed layer must then read every id before S from the log at start; set a finite window, or keep the log forever');
+    }
+    if (config.mode === 'kappa') problemsAfter.push('log.retention is finite in kappa mode, which has no archive to keep the records the log deletes; keep the log forever, or run in lambda mode');
+  }
   if (problemsAfter.length > 0) throw new BraidError('invalid_config', `invalid configuration:\n  - ${problemsAfter.join('\n  - ')}`, { details: problemsAfter });
   return {
     ...config,
     keys,
     log: { ...config.log, kind, partitions: config.log.partitions ?? (kind === 'kafka' ? 4 : 1) },
     dedupeWindowMs: parseDuration(config.dedupe.window),
+    dedupeSkewMs: parseDuration(config.dedupe.skew),
+    retentionMs,
     viewDefinitions: views,
   };
 }

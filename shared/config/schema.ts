@@ -84,6 +84,13 @@ export const ConfigSchema = Type.Object(
           },
           { additionalProperties: false, default: {} },
         ),
+        segmentSize: Size('64MB', 'Embedded log: a partition\'s segment file is sealed and the next begun past this size; log.retention deletes whole segments.'),
+        retention: Type.String({
+          pattern: '^(forever|\\d+(ms|s|m|h|d))$',
+          default: 'forever',
+          description:
+            'How long the log keeps records once the archive holds them: 7d, 12h, ... or forever. braid deletes older ones itself (whole segments embedded, DeleteRecords on Kafka), never one the archive lacks or the speed layer may still read; replays read the archive for them.',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -153,6 +160,11 @@ export const ConfigSchema = Type.Object(
           pattern: '^(forever|\\d+(ms|s|m|h|d))$',
           default: '24h',
           description: 'A record whose id appeared in the same partition at most this long before is a duplicate: 90s, 30m, 24h, 7d or forever.',
+        }),
+        skew: Type.String({
+          pattern: '^\\d+(ms|s|m|h|d)$',
+          default: '5m',
+          description: 'How far append times may go back between producers: the speed layer keeps ids this much longer than the window, and reads back this much more at start.',
         }),
       },
       { additionalProperties: false, default: {} },

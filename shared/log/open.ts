@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { parseSize } from '../config/index.js';
 import type { Logger } from 'pino';
 import type { ResolvedConfig } from '../config/index.js';
 import { EmbeddedLog } from './embedded/index.js';
@@ -19,7 +20,7 @@ export function openLogFromConfig(config: ResolvedConfig, logger: Logger): Promi
       logger: logger.child({ component: 'kafka' }),
     });
   }
-  return EmbeddedLog.open({ dir: path.join(config.dataDir, 'log'), partitions: config.log.partitions }).then((log) => {
+  return EmbeddedLog.open({ dir: path.join(config.dataDir, 'log'), partitions: config.log.partitions, segmentBytes: parseSize(config.log.segmentSize) }).then((log) => {
     for (const cut of log.recovered) {
       logger.warn(cut, `embedded log: cut ${cut.truncatedBytes} bytes off the end of partition ${cut.partition} (${cut.reason}): a write a crash cut short, never acknowledged`);
     }

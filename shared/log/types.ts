@@ -57,6 +57,18 @@ export interface EventLog {
    * append times never go backwards, so it searches).
    */
   offsetsAt(times: Readonly<Record<number, number>>): Promise<Position>;
+  /**
+   * The first offset every partition still holds: 0 until records are deleted under
+   * `log.retention` (lambda/retention.ts). A read from below it fails with `log_truncated`;
+   * what was deleted is in the archive.
+   */
+  startPosition(): Promise<Position>;
+  /**
+   * Deletes records below `position` (partitions not listed: none) and resolves with the new
+   * start position. Never deletes a record at or above it; may keep some below it (the
+   * embedded log deletes whole segments).
+   */
+  deleteBefore(position: Position): Promise<Position>;
   /** Batches of records in offset order per partition (partitions interleave). */
   read(options?: ReadOptions): AsyncIterable<LogRecord[]>;
   close(): Promise<void>;

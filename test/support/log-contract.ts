@@ -161,6 +161,39 @@ export function logContract(name: string, makeLog: () => Promise<LogFixture>): v
       expect(await log.offsetsAt({})).toEqual({});
     });
 
+    it('deletes records below a position and never one at or above it, and refuses reads from below its start', async () => {
+      expect(await log.startPosition()).toEqual(positionOf(log.partitions, () => 0));
+      const appended: Appended[] = [];
+      for (let round = 0; round < 8; round++) {
+        appended.push(...(await log.append(Array.from({ length: 40 }, (_, i) => ({ key: `k${i}`, value: json({ round, i, pad: 'x'.repeat(200) }) })))));
+      }
+      const end = await log.endPosition();
+      const cut = positionOf(log.partitions, (p) => Math.floor((end[p] ?? 0) * 0.6));
+      const start = await log.deleteBefore(cut);
+      expect(await log.startPosition()).toEqual(start);
+      for (let p = 0; p < log.partitions; p++) expect(start[p], `partition ${p}`).toBeLessThanOrEqual(cut[p]!);
+      // Everything from the start on is there, byte for byte.
+      const kept = await readRange(log, { from: start, until: end });
+      const expected = appended.filter((a) => a.offset >= start[a.partition]!);
+      expect(kept.map(place).sort()).toEqual(expected.map(place).sort());
+      expect(kept.length).toBeGreaterThanOrEqual(appended.filter((a) => a.offset >= cut[a.partition]!).length);
+      // Below the start: refused with log_truncated, not read from somewhere else.
+      const below = Object.entries(start).find(([, o]) => o > 0);
+      if (below) {
+        const err = await readRange(log, { from: { ...start, [below[0]]: 0 }, until: end }).catch((e: unknown) => e);
+        expect(isBraidError(err, 'log_truncated'), String(err)).toBe(true);
+      }
+      // Deleting less than is deleted already changes nothing; the end is unchanged.
+      expect(await log.deleteBefore(positionOf(log.partitions, () => 0))).toEqual(start);
+      expect(await log.endPosition()).toEqual(end);
+      const reopened = await (async () => {
+        await log.close();
+        return fx.reopen();
+      })();
+      expect(await reopened.startPosition()).toEqual(start);
+      expect(await readRange(reopened, { from: start, until: end })).toHaveLength(kept.length);
+    });
+
     it('accepts an empty append and changes nothing', async () => {
       await log.append([{ key: 'a', value: json({ n: 1 }) }]);
       const before = await log.endPosition();

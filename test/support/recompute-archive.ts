@@ -86,7 +86,7 @@ export class TestArchiveWriter {
     appender.flushSync();
     appender.closeSync();
     await c.run(`COPY rows TO $target (FORMAT parquet, COMPRESSION zstd)`, { target });
-    const maxAppendTime = Math.max(...records.map((r) => r.appendTime));
+    const maxAppendTime = records.reduce((m, r) => Math.max(m, r.appendTime), -Infinity);
     this.files.push({ path: relative, partition, from, to, records: records.length, bytes: (await stat(target)).size, sha256: await sha256File(target), maxAppendTime });
   }
 }

@@ -30,7 +30,7 @@ describe('batch SQL', () => {
         files: ["/data/o'brien/0.parquet"],
         snapshot: { 0: 12, 3: 7 },
         after: { 0: 5 },
-        earlier: { files: ["/data/o'neil/1.parquet"], since: { 0: 123_456_789 } },
+        earlier: [{ partition: 0, files: ["/data/o'neil/1.parquet"], since: 123_456_789 }],
         dedupeWindowMs: 86_400_000,
         types: [hostile],
       }),

@@ -7,7 +7,7 @@ import type { AppendInput, Appended, EventLog, LogRecord, Position, ReadOptions 
 import { ignoreMissing, writeFileDurably } from './files.js';
 import { LogLock } from './lock.js';
 import { resolveEmbeddedLogOptions, type EmbeddedLogOpenOptions, type EmbeddedLogOptions } from './options.js';
-import { newCursor, Partition, type EncodedInput, type PreparedWrite, type Recovery } from './partition.js';
+import { newCursor, Partition, truncated, type EncodedInput, type PreparedWrite, type Recovery } from './partition.js';
 
 interface Entry extends EncodedInput {
   readonly partition: number;
@@ -122,6 +122,18 @@ export class EmbeddedLog implements EventLog {
     return out;
   }
 
+  async startPosition(): Promise<Position> {
+    if (this.closing) throw closedError(this.dir);
+    return Object.fromEntries(this.parts.map((p) => [p.id, p.startOffset]));
+  }
+
+  async deleteBefore(position: Position): Promise<Position> {
+    if (this.closing) throw closedError(this.dir);
+    const checked = this.checkPosition('deleteBefore', position);
+    for (const part of this.parts) if (checked[part.id] !== undefined) await part.deleteBefore(checked[part.id]!);
+    return this.startPosition();
+  }
+
   /** Segment files per partition, sealed and active (for tests and status). */
   segmentCounts(): number[] {
     return this.parts.map((p) => p.segmentCount);
@@ -140,6 +152,9 @@ export class EmbeddedLog implements EventLog {
     const maxBatch = options.maxBatch ?? this.options.maxReadBatch;
     if (!Number.isInteger(maxBatch) || maxBatch < 1) {
       throw new BraidError('invalid_parameter', `read: maxBatch is ${maxBatch}; use a positive integer`);
+    }
+    for (const part of this.parts) {
+      if ((from[part.id] ?? 0) < part.startOffset) throw truncated(part.id, from[part.id] ?? 0, part.startOffset);
     }
     const cursors = this.parts.map((p) => newCursor(from[p.id] ?? 0));
     const limit = (p: number) => (until ? (until[p] ?? 0) : Infinity);
@@ -203,7 +218,7 @@ export class EmbeddedLog implements EventLog {
   /** One group commit: one write and one sync per partition for all calls of the group. */
   private async commit(group: readonly PendingAppend[]): Promise<void> {
     if (this.failure) throw this.failure;
-    const appendTime = Math.max(Date.now(), this.lastAppendTime);
+    const appendTime = Math.max(this.options.clock(), this.lastAppendTime);
     const perPartition = this.parts.map((): Entry[] => []);
     // For each call, each record's index within its partition's share of the group.
     const slots = group.map((call) => call.entries.map((e) => perPartition[e.partition]!.push(e) - 1));

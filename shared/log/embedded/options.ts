@@ -34,6 +34,11 @@ export interface EmbeddedLogOptions {
   /** Records per yielded batch when read() is not given maxBatch. */
   readonly maxReadBatch: number;
   readonly io: EmbeddedLogIo;
+  /**
+   * The append-time clock, epoch ms (default Date.now): a bench replays a timeline of hours
+   * in seconds with it. Append times still never go backwards.
+   */
+  readonly clock: () => number;
 }
 
 export type EmbeddedLogOpenOptions = Pick<EmbeddedLogOptions, 'dir'> & Partial<Omit<EmbeddedLogOptions, 'dir'>>;
@@ -52,12 +57,12 @@ const defaultIo: EmbeddedLogIo = {
   sync: (file) => file.handle.datasync(),
 };
 
-export const defaultEmbeddedLogOptions: Omit<EmbeddedLogOptions, 'dir'> = { ...(Value.Default(EmbeddedLogTuning, {}) as Static<typeof EmbeddedLogTuning>), io: defaultIo };
+export const defaultEmbeddedLogOptions: Omit<EmbeddedLogOptions, 'dir'> = { ...(Value.Default(EmbeddedLogTuning, {}) as Static<typeof EmbeddedLogTuning>), io: defaultIo, clock: Date.now };
 
 /** Merges with the defaults and validates once; errors name the option and the fix. */
 export function resolveEmbeddedLogOptions(input: EmbeddedLogOpenOptions): EmbeddedLogOptions {
   if (typeof input.dir !== 'string' || input.dir === '') {
     throw new BraidError('invalid_config', 'embedded log: dir must be a non-empty path to the log directory');
   }
-  return { io: defaultIo, ...resolveOptions(EmbeddedLogTuning, input, 'embedded log'), dir: resolve(input.dir) };
+  return { io: defaultIo, clock: Date.now, ...resolveOptions(EmbeddedLogTuning, input, 'embedded log'), dir: resolve(input.dir) };
 }

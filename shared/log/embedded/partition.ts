@@ -42,6 +42,8 @@ export interface Cursor {
   next: number;
   /** Index into the partition's segments; -1 until positioned. */
   segment: number;
+  /** The partition's `removals` when the cursor was positioned: old segments removed since shift the indexes. */
+  removals: number;
   /** File position of the frame holding `frameOffset`. */
   position: number;
   frameOffset: number;
@@ -135,6 +137,32 @@ export class Partition {
     return new Partition(id, dir, segments, { handle, path: lastPath }, options, recovery, lastAppendTime);
   }
 
+  /** Old segments removed by deleteBefore so far, in this process. */
+  private removals = 0;
+
+  /** The first offset the partition still holds: 0 until old segments are deleted. */
+  get startOffset(): number {
+    return this.segments[0]!.baseOffset;
+  }
+
+  /**
+   * Deletes the sealed segments whose records are all below `offset` (never the active one),
+   * oldest first, and returns the new start offset. A record at or above `offset` is never
+   * deleted; some below it may stay (the rest of their segment).
+   */
+  async deleteBefore(offset: number): Promise<number> {
+    let removed = 0;
+    while (this.segments.length > 1 && this.segments[0]!.endOffset <= offset) {
+      const [old] = this.segments.splice(0, 1);
+      this.removals++;
+      removed++;
+      await unlinkIfPresent(old!.path);
+      await unlinkIfPresent(indexPath(old!.path));
+    }
+    if (removed > 0) await syncDir(this.dir);
+    return this.startOffset;
+  }
+
   /** Next offset after the last durable record. */
   get endOffset(): number {
     return this.segments.at(-1)!.endOffset;
@@ -198,7 +226,7 @@ export class Partition {
   async read(cursor: Cursor, until: number, max: number, out: LogRecord[]): Promise<void> {
     until = Math.min(until, this.endOffset);
     while (out.length < max && cursor.next < until) {
-      if (cursor.segment < 0 || cursor.frameOffset > cursor.next) this.seek(cursor);
+      if (cursor.segment < 0 || cursor.frameOffset > cursor.next || cursor.removals !== this.removals) this.seek(cursor);
       const segment = this.segments[cursor.segment]!;
       if (cursor.frameOffset >= segment.endOffset) {
         const next = this.segments[cursor.segment + 1];
@@ -225,7 +253,7 @@ export class Partition {
    * one record read a step.
    */
   async offsetAt(time: number): Promise<number> {
-    let lo = 0;
+    let lo = this.startOffset;
     let hi = this.endOffset;
     while (lo < hi) {
       const mid = Math.floor((lo + hi) / 2);
@@ -267,6 +295,8 @@ export class Partition {
   }
 
   private seek(cursor: Cursor): void {
+    if (cursor.next < this.startOffset) throw truncated(this.id, cursor.next, this.startOffset);
+    cursor.removals = this.removals;
     let lo = 0;
     let hi = this.segments.length - 1;
     while (lo < hi) {
@@ -297,7 +327,7 @@ export class Partition {
 }
 
 export function newCursor(next: number): Cursor {
-  return { next, segment: -1, position: 0, frameOffset: 0, chunk: EMPTY, chunkStart: 0 };
+  return { next, segment: -1, removals: 0, position: 0, frameOffset: 0, chunk: EMPTY, chunkStart: 0 };
 }
 
 const EMPTY: Buffer = Buffer.alloc(0);
@@ -306,6 +336,14 @@ const SHORT: Decoded = { status: 'short' };
 /** The size of the frame whose header is at `at`, when the header is in `buf`. */
 function declaredFrameBytes(buf: Buffer, at: number): number {
   return at >= 0 && buf.length - at >= FRAME_HEADER_BYTES ? FRAME_HEADER_BYTES + buf.readUInt32BE(at) : 0;
+}
+
+/** A read from below what the partition still holds (log.retention deleted it; the archive has it). */
+export function truncated(partition: number, offset: number, start: number): BraidError {
+  return new BraidError(
+    'log_truncated',
+    `the log no longer holds offset ${offset} of partition ${partition} (it starts at ${start}: older records were deleted under log.retention and are in the archive); read from the archive below it`,
+  );
 }
 
 function corrupt(path: string, position: number, reason: string): BraidError {

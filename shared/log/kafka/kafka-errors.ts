@@ -64,3 +64,11 @@ export function unavailable(what: string, reason: string, cause?: unknown): Brai
 export function isLogUnavailable(err: unknown): err is BraidError {
   return isBraidError(err, 'log_unavailable');
 }
+
+/** A read from below what the topic still holds (log.retention deleted it; the archive has it). */
+export function truncatedRead(partition: number, offset: number, start: number): BraidError {
+  return new BraidError(
+    'log_truncated',
+    `Kafka no longer holds offset ${offset} of partition ${partition} (it starts at ${start}: older records were deleted under log.retention and are in the archive); read from the archive below it`,
+  );
+}

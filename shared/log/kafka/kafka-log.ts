@@ -4,7 +4,7 @@ import { withTimeout } from '../../async.js';
 import { BraidError } from '../../errors.js';
 import { partitionFor } from '../partitioner.js';
 import type { AppendInput, Appended, EventLog, LogRecord, Position, ReadOptions } from '../types.js';
-import { fromKafkaError, unavailable } from './kafka-errors.js';
+import { fromKafkaError, truncatedRead, unavailable } from './kafka-errors.js';
 import { readKafka } from './kafka-reader.js';
 import { resolveKafkaLogOptions } from './options.js';
 import type { KafkaLogLevel, KafkaLogLogger, KafkaLogOptions, ResolvedKafkaLogOptions } from './options.js';
@@ -170,7 +170,7 @@ export class KafkaLog implements EventLog {
     if (problems.length > 0) {
       logger.warn(
         { topic, config: Object.fromEntries(config) },
-        `Kafka topic "${topic}" may drop records (${problems.join(', ')}); braid's log is the system of record: set retention.ms=-1, retention.bytes=-1, cleanup.policy=delete`,
+        `Kafka topic "${topic}" may drop records (${problems.join(', ')}), archived or not; braid deletes only archived records itself (log.retention, through DeleteRecords): set retention.ms=-1, retention.bytes=-1, cleanup.policy=delete`,
       );
     }
   }
@@ -294,26 +294,33 @@ export class KafkaLog implements EventLog {
   }
 
   async endPosition(): Promise<Position> {
-    this.#assertOpen();
-    const what = `reading the end offsets of Kafka topic "${this.topic}"`;
-    const work = this.#retrying(() => this.#admin.fetchTopicOffsets(this.topic), Date.now() + this.options.adminTimeoutMs);
+    // `offset` is the high watermark: the next offset, everything below it acknowledged.
+    return this.#offsets('end', (o) => o.offset);
+  }
+
+  /** One admin call within adminTimeoutMs, retried on what retrying can fix; its failure as braid's error. */
+  async #adminCall<T>(what: string, call: () => Promise<T>): Promise<T> {
+    const work = this.#retrying(call, Date.now() + this.options.adminTimeoutMs);
     work.catch(() => undefined);
-    let offsets: Awaited<typeof work>;
     try {
-      offsets = await withTimeout(work, this.options.adminTimeoutMs, () => unavailable(what, `no answer within ${this.options.adminTimeoutMs} ms`));
+      return await withTimeout(work, this.options.adminTimeoutMs, () => unavailable(what, `no answer within ${this.options.adminTimeoutMs} ms`));
     } catch (err) {
       throw fromKafkaError(err, what);
     }
+  }
+
+  /** The topic's start or end offsets per partition (0 where Kafka names none). */
+  async #offsets(which: 'start' | 'end', pick: (o: { offset: string; low: string }) => string): Promise<Position> {
+    this.#assertOpen();
+    const offsets = await this.#adminCall(`reading the ${which} offsets of Kafka topic "${this.topic}"`, () => this.#admin.fetchTopicOffsets(this.topic));
     const position: Position = {};
     for (let p = 0; p < this.partitions; p++) position[p] = 0;
-    // `offset` is the high watermark: the next offset, everything below it acknowledged.
-    for (const { partition, offset } of offsets) position[partition] = Number(offset);
+    for (const o of offsets) position[o.partition] = Number(pick(o));
     return position;
   }
 
   async offsetsAt(times: Readonly<Record<number, number>>): Promise<Position> {
     this.#assertOpen();
-    const what = `reading offsets by time of Kafka topic "${this.topic}"`;
     const out: Position = {};
     const end = await this.endPosition();
     // One ListOffsets request per distinct time (it asks every partition for one time).
@@ -324,14 +331,7 @@ export class KafkaLog implements EventLog {
       byTime.set(time, [...(byTime.get(time) ?? []), partition]);
     }
     for (const [time, partitions] of byTime) {
-      const work = this.#retrying(() => this.#admin.fetchTopicOffsetsByTimestamp(this.topic, Math.max(0, Math.floor(time))), Date.now() + this.options.adminTimeoutMs);
-      work.catch(() => undefined);
-      let offsets: Awaited<typeof work>;
-      try {
-        offsets = await withTimeout(work, this.options.adminTimeoutMs, () => unavailable(what, `no answer within ${this.options.adminTimeoutMs} ms`));
-      } catch (err) {
-        throw fromKafkaError(err, what);
-      }
+      const offsets = await this.#adminCall(`reading offsets by time of Kafka topic "${this.topic}"`, () => this.#admin.fetchTopicOffsetsByTimestamp(this.topic, Math.max(0, Math.floor(time))));
       for (const partition of partitions) {
         const offset = Number(offsets.find((o) => o.partition === partition)?.offset ?? -1);
         // -1: no record at or after the time; kafkajs may also answer the high watermark.
@@ -341,12 +341,47 @@ export class KafkaLog implements EventLog {
     return out;
   }
 
+  async startPosition(): Promise<Position> {
+    // `low` is the log start offset: DeleteRecords moved it past what braid deleted.
+    return this.#offsets('start', (o) => o.low);
+  }
+
+  /**
+   * Kafka's DeleteRecords: the topic keeps `retention.ms=-1`, and braid itself moves each
+   * partition's start offset, only ever to records the archive holds (lambda/retention.ts),
+   * so Kafka never drops a record on a timer of its own.
+   */
+  async deleteBefore(position: Position): Promise<Position> {
+    this.#assertOpen();
+    const end = await this.endPosition();
+    const partitions = Object.entries(position)
+      .map(([p, o]) => ({ partition: Number(p), offset: String(Math.min(o, end[Number(p)] ?? 0)) }))
+      .filter((e) => Number(e.offset) > 0);
+    if (partitions.length > 0) await this.#adminCall(`deleting old records of Kafka topic "${this.topic}"`, () => this.#admin.deleteTopicRecords({ topic: this.topic, partitions }));
+    return this.startPosition();
+  }
+
   read(options: ReadOptions = {}): AsyncIterable<LogRecord[]> {
     if (this.#closed) {
       return (async function* closed(): AsyncGenerator<LogRecord[]> {
         throw new BraidError('log_closed', 'the Kafka log is closed; open it again to read');
       })();
     }
+    // A read from below the start would be reset by the consumer to another offset: refused
+    // here, before it starts (braid deletes only what its readers are past).
+    const from = options.from ?? {};
+    const start = () => this.startPosition();
+    const read = () => this.#readFrom(options);
+    return (async function* checked(): AsyncGenerator<LogRecord[]> {
+      const first = await start();
+      for (const [p, o] of Object.entries(first)) {
+        if ((from[Number(p)] ?? 0) < o) throw truncatedRead(Number(p), from[Number(p)] ?? 0, o);
+      }
+      yield* read();
+    })();
+  }
+
+  #readFrom(options: ReadOptions): AsyncIterable<LogRecord[]> {
     return readKafka(
       {
         kafka: this.#kafka,

@@ -1,0 +1,57 @@
+import { DuckDBInstance } from '@duckdb/node-api';
+import { BIGINT, INTEGER, LIST, VARCHAR, listValue } from '@duckdb/node-api';
+import type { LogRecord, Position } from '../../shared/log/types.js';
+import type { ArchiveLease } from './format.js';
+
+/**
+ * The archive read back as log records: per partition, the records in [from, until) in
+ * offset order, each as the log held it (its partition, offset, append time, record key and
+ * braid's stored JSON, rebuilt field for field in the order braid writes it). What a Kappa
+ * replay reads for the records the log no longer holds under `log.retention`, through the same
+ * fold as the log's.
+ */
+export async function* readArchived(lease: Pick<ArchiveLease, 'files' | 'paths'>, from: Position, until: Position, maxBatch = 5_000): AsyncGenerator<LogRecord[]> {
+  const instance = await DuckDBInstance.create(':memory:', { threads: '1' });
+  const connection = await instance.connect();
+  try {
+    for (const [p, end] of Object.entries(until)) {
+      const partition = Number(p);
+      const start = from[partition] ?? 0;
+      if (end <= start) continue;
+      const files = lease.files.flatMap((f, i) => (f.partition === partition && f.to > start && f.from < end ? [lease.paths[i]!] : []));
+      if (files.length === 0) continue;
+      const result = await connection.stream(
+        `SELECT "offset", append_time, id, type, time, key, data FROM read_parquet($files, hive_partitioning = false)
+         WHERE partition = $partition AND "offset" >= $start AND "offset" < $end ORDER BY "offset"`,
+        { files: listValue(files), partition, start: BigInt(start), end: BigInt(end) },
+        { files: LIST(VARCHAR), partition: INTEGER, start: BIGINT, end: BIGINT },
+      );
+      let batch: LogRecord[] = [];
+      let next = start;
+      for await (const chunk of result) {
+        const [offsets, appendTimes, ids, types, times, keys, datas] = Array.from({ length: 7 }, (_, c) => chunk.getColumnVector(c));
+        for (let row = 0; row < chunk.rowCount; row++) {
+          const offset = Number(offsets!.getItem(row) as bigint);
+          if (offset !== next) throw new Error(`archive: partition ${partition} has offset ${offset} where ${next} was expected`);
+          next++;
+          const id = ids!.getItem(row) as string;
+          const key = keys!.getItem(row) as string | null;
+          const data = datas!.getItem(row) as string | null;
+          const text = `{"id":${JSON.stringify(id)},"type":${JSON.stringify(types!.getItem(row) as string)},"time":${Number(times!.getItem(row) as bigint)}${
+            key === null ? '' : `,"key":${JSON.stringify(key)}`
+          }${data === null ? '' : `,"data":${data}`}}`;
+          batch.push({ partition, offset, appendTime: Number(appendTimes!.getItem(row) as bigint), key: key ?? id, value: Buffer.from(text, 'utf8') });
+          if (batch.length >= maxBatch) {
+            yield batch;
+            batch = [];
+          }
+        }
+      }
+      if (batch.length > 0) yield batch;
+      if (next !== end) throw new Error(`archive: partition ${partition} ends at offset ${next}, not at ${end}: the archive does not hold what the log deleted`);
+    }
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+  }
+}
