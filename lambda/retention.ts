@@ -56,10 +56,17 @@ export class Retention {
     this.#timer.unref();
   }
 
-  /** The last pass's outcome (status and metrics). */
+  /** The last pass's outcome. */
   last(): RetentionPass | undefined {
     return this.#last;
   }
+
+  /** The log's start after the last pass and the records deleted in this process so far (metrics). */
+  totals(): { start: Position; deletedRecords: number } | undefined {
+    return this.#last && { start: this.#last.start, deletedRecords: this.#deleted };
+  }
+
+  #deleted = 0;
 
   /** One pass now (one at a time); resolves with what it did, undefined when nothing may go yet. */
   once(): Promise<RetentionPass | undefined> {
@@ -90,6 +97,7 @@ export class Retention {
     }
     const start = await log.deleteBefore(horizon);
     const deletedRecords = partitions.reduce((n, p) => n + Math.max(0, start[p]! - before[p]!), 0);
+    this.#deleted += deletedRecords;
     if (deletedRecords > 0) logger.info({ start, horizon, deletedRecords }, `log retention: deleted ${deletedRecords} archived records older than the retention`);
     this.#last = { horizon, start, deletedRecords };
     return this.#last;

@@ -33,6 +33,7 @@ export function registerRoleMetrics({ registry, log, node, roles }: RoleMetricsO
       ['archive', node?.archiver?.position()],
       ['speed', node?.speed?.position()],
     ],
+    ...(node ? { retention: () => node.retention?.totals() } : {}),
   });
   if (!node) return;
   if (roles.archive) registerArchiveMetrics(registry, () => node.archiver?.stats());

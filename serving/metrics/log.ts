@@ -8,6 +8,8 @@ export interface LogMetricsSource {
   readonly rolesReady: () => boolean;
   /** each consumer of the log and the position it has reached (undefined: not running) */
   readonly consumers: () => ReadonlyArray<readonly [string, Position | undefined]>;
+  /** log.retention's last pass in this process: the log's start and the records it deleted in all (undefined: no retention here) */
+  readonly retention?: () => { readonly start: Position; readonly deletedRecords: number } | undefined;
 }
 
 /**
@@ -28,8 +30,28 @@ function endPositionSampler(log: LogHandle): () => Promise<Position | undefined>
 }
 
 /** Readiness, the log's end and each consumer's offset and lag. */
-export function registerLogMetrics(registry: Registry, { log, rolesReady, consumers }: LogMetricsSource): void {
+export function registerLogMetrics(registry: Registry, { log, rolesReady, consumers, retention }: LogMetricsSource): void {
   const end = endPositionSampler(log);
+  if (retention) {
+    new Gauge({
+      name: 'braid_log_start_offset',
+      help: 'Under log.retention, the first offset the log still holds per partition (older records are in the archive only).',
+      labelNames: ['partition'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [p, offset] of Object.entries(retention()?.start ?? {})) this.set({ partition: p }, offset);
+      },
+    });
+    new Gauge({
+      name: 'braid_log_deleted_records',
+      help: 'Archived records log.retention has deleted from the log since this process started.',
+      registers: [registry],
+      collect() {
+        this.set(retention()?.deletedRecords ?? 0);
+      },
+    });
+  }
   new Gauge({
     name: 'braid_ready',
     help: '1 when the process is ready (GET /readyz answers 200): the log is open and every enabled role is up.',

@@ -70,6 +70,10 @@ describe.each(['embedded', 'kafka'] as const)('log retention on the %s log', (ki
       expect(isBraidError(err, 'log_truncated'), String(err)).toBe(true);
       const archived = node.archiver!.position();
       for (const [p, o] of Object.entries(start)) expect(o).toBeLessThanOrEqual(archived[Number(p)]!);
+      // The metrics say so.
+      const metrics = (await t.app.inject({ url: '/metrics' })).body;
+      for (const [p, o] of Object.entries(start)) expect(metrics).toContain(`braid_log_start_offset{partition="${p}"} ${o}`);
+      expect(metrics).toContain(`braid_log_deleted_records ${pass!.deletedRecords}`);
 
       // A replay reads the archive below the log's start: verification still compares Lambda with it, exactly.
       const v = await node.verifier!.start('api').done;
