@@ -50,14 +50,19 @@ const cell = (s: string) => s.replaceAll('|', '\\|').replaceAll('\n', ' ');
 
 function itemSection(item: number, comparisons: Comparison[]): string[] {
   const lines = [`### ${item}. ${TITLES[item] ?? comparisons[0]!.title}`, ''];
-  lines.push('| size | side | what ran | events/s | requests/s | latency p50 / p99 / max (ms) | peak RSS (MiB) |', '| --- | --- | --- | --- | --- | --- | --- |');
+  // An item whose sides are timed (cost growth) shows the time, the others do not need it.
+  const timed = comparisons.some((c) => c.results.some((m) => m.seconds !== undefined && m.eventsPerSecond === undefined && m.requestsPerSecond === undefined));
+  lines.push(
+    `| size | side | what ran | events/s | requests/s | latency p50 / p99 / max (ms) |${timed ? ' seconds |' : ''} peak RSS (MiB) |`,
+    `| --- | --- | --- | --- | --- | --- |${timed ? ' --- |' : ''} --- |`,
+  );
   for (const c of comparisons) {
     if (!c.check.same) {
-      lines.push(`| ${cell(c.size)} | – | **answers differ: no figures** | – | – | – | – |`);
+      lines.push(`| ${cell(c.size)} | – | **answers differ: no figures** | – | – | – |${timed ? ' – |' : ''} – |`);
       continue;
     }
     for (const m of c.results) {
-      lines.push(`| ${cell(c.size)} | ${m.side} | ${cell(m.name)} | ${int(m.eventsPerSecond)} | ${num(m.requestsPerSecond)} | ${latency(m)} | ${int(m.peakRssMB)} |`);
+      lines.push(`| ${cell(c.size)} | ${m.side} | ${cell(m.name)} | ${int(m.eventsPerSecond)} | ${num(m.requestsPerSecond)} | ${latency(m)} |${timed ? ` ${m.seconds === undefined ? '–' : m.seconds} |` : ''} ${int(m.peakRssMB)} |`);
     }
   }
   lines.push('');
