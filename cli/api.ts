@@ -80,6 +80,24 @@ export class BraidClient {
     return this.#call('GET', `/v1/verification/${encodeURIComponent(id)}`, 200);
   }
 
+  auditVerification(): Promise<{ ok: boolean; entries: number; head: string; broken?: { offset: number; seq?: number; problem: string } }> {
+    return this.#call('GET', '/v1/audit/verify', 200);
+  }
+
+  /** A subject's events as the server streams them (NDJSON), written to `out` as they come. */
+  async subjectEvents(subject: string, out: NodeJS.WritableStream): Promise<number> {
+    const { apiKey } = this.#options;
+    const res = await request(new URL(`/v1/subjects/${encodeURIComponent(subject)}/events`, this.#options.url), { headers: apiKey ? { 'x-api-key': apiKey } : {} });
+    if (res.statusCode !== 200) throw new ApiError(res.statusCode, await res.body.json().catch(() => undefined));
+    let lines = 0;
+    for await (const chunk of res.body) {
+      const text = Buffer.from(chunk as Uint8Array).toString('utf8');
+      for (const c of text) if (c === '\n') lines++;
+      out.write(text);
+    }
+    return lines;
+  }
+
   /** Polls a job until it has finished, telling `onUpdate` each state seen; resolves with the last. */
   async follow<J extends { id: string; finishedAt?: string }>(first: J, get: (id: string) => Promise<J>, onUpdate?: (job: J) => void): Promise<J> {
     let job = first;

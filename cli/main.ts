@@ -5,6 +5,7 @@ import { sendFile } from './send.js';
 import { runDemo } from './demo.js';
 import { kafkaCommand } from './kafka.js';
 import { runBatch, runReplay, runVerify } from './jobs.js';
+import { BraidClient } from './api.js';
 
 const int = (name: string) => (value: string) => {
   const n = Number(value);
@@ -109,6 +110,27 @@ serverCommand(batch.command('run'))
       return;
     }
     process.stderr.write(`batch run ${run.id} published version ${run.version} at snapshot ${JSON.stringify(run.snapshot)} (${run.mode ?? 'full'}, ${run.progress.recordsRead} records)\n`);
+  });
+
+const audit = program.command('audit').description('the audit trail of writes and admin actions');
+serverCommand(audit.command('verify'), 'API key with the admin scope')
+  .description('walk the audit chain on a braid server and report the first broken link (exit 1 when one is)')
+  .action(async (opts: { url: string; apiKey?: string }) => {
+    const v = await new BraidClient(opts).auditVerification();
+    if (!v.ok) {
+      process.stderr.write(`audit trail broken at offset ${v.broken!.offset}${v.broken!.seq === undefined ? '' : ` (entry ${v.broken!.seq})`}: ${v.broken!.problem}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    process.stderr.write(`audit trail intact: ${v.entries} entries, head ${v.head}\n`);
+  });
+
+const subject = program.command('subject').description("a data subject's events (an event's key, or its id without one)");
+serverCommand(subject.command('export <subject>'), 'API key with the admin scope')
+  .description('every stored event of the subject, in log order, as NDJSON on standard output')
+  .action(async (key: string, opts: { url: string; apiKey?: string }) => {
+    const n = await new BraidClient(opts).subjectEvents(key, process.stdout);
+    process.stderr.write(`${n} events\n`);
   });
 
 serverCommand(program.command('replay'))

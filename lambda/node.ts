@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { parseSize, type ResolvedConfig } from '../shared/config/index.js';
 import { BraidError } from '../shared/errors.js';
 import type { LogHandle } from '../shared/log/handle.js';
+import { openAuditLogFromConfig } from '../shared/log/open.js';
 import { lagBehind, type Position } from '../shared/log/position.js';
 import type { EventLog, LogRecord } from '../shared/log/types.js';
 import { compileView, type CompiledView } from '../shared/views/index.js';
@@ -13,6 +14,7 @@ import { SpeedLayer } from '../speed/speed-layer.js';
 import { Replayer } from '../speed/replay.js';
 import { needsRecompute, servedOlderDefinitions } from './evolution.js';
 import { HandOff } from './handoff.js';
+import { AuditTrail } from './audit-trail.js';
 import { Retention } from './retention.js';
 import { Schedules } from './schedules.js';
 import { LambdaSources } from './sources.js';
@@ -29,6 +31,8 @@ export class BraidNode {
   archiver: Archiver | undefined;
   /** log.retention's deletions, when the retention is finite and this process archives */
   retention: Retention | undefined;
+  /** the audit trail (audit.enabled), open once start() has begun */
+  audit: AuditTrail | undefined;
   batch: BatchRunner | undefined;
   speed: SpeedLayer | undefined;
   replayer: Replayer | undefined;
@@ -114,6 +118,8 @@ export class BraidNode {
 
   async #start(log: EventLog): Promise<void> {
     const config = this.#config;
+    // The audit trail first: the start is its first entry, and no write is taken before it is open.
+    if (config.audit.enabled) this.audit = await AuditTrail.open(config, await openAuditLogFromConfig(config, this.#logger), this.#logger);
     const roles = config.mode === 'kappa' ? { ...config.roles, archive: false, batch: false } : config.roles;
     if (config.mode === 'lambda' && roles.speed && !roles.batch) {
       // It would never see a version published by another process, so it would fold the
@@ -152,6 +158,12 @@ export class BraidNode {
       handOff.connect(this.batch);
       this.batch.onFinished((run) => {
         for (const listener of this.#runListeners) listener(run);
+        this.#audited({
+          action: 'batch_run',
+          actor: run.trigger === 'schedule' || run.trigger === 'startup' ? run.trigger : 'system',
+          outcome: run.state === 'succeeded' ? 'ok' : 'failed',
+          details: { id: run.id, trigger: run.trigger, mode: run.mode ?? null, version: run.version ?? null, records: run.progress.recordsRead },
+        });
       });
     }
     const current = this.batch?.current();
@@ -215,6 +227,8 @@ export class BraidNode {
       });
       this.verifier.onFinished((v) => {
         for (const listener of this.#verificationListeners) listener(v);
+        const mismatches = v.views.reduce((n, x) => n + x.mismatchingRows, 0);
+        this.#audited({ action: 'verification', actor: v.trigger === 'schedule' ? 'schedule' : 'system', outcome: v.state === 'succeeded' ? 'ok' : 'failed', details: { id: v.id, trigger: v.trigger, mismatchingRows: mismatches } });
       });
     }
     const batch = this.batch;
@@ -229,6 +243,11 @@ export class BraidNode {
     if (verifier) this.#schedules.every(config.verify.schedule, 'verification', () => verifier.start('schedule'));
   }
 
+  /** A job's entry in the audit; a failure to write it is logged (the job is done either way). */
+  #audited(input: Parameters<AuditTrail['record']>[0]): void {
+    this.audit?.record(input).catch((err: unknown) => this.#logger.error({ err, action: input.action }, 'audit: could not append an entry'));
+  }
+
   async close(): Promise<void> {
     await this.#schedules.stop();
     await this.retention?.stop();
@@ -238,6 +257,7 @@ export class BraidNode {
     await this.speed?.close();
     await this.batch?.close();
     await this.archiver?.stop();
+    await this.audit?.close();
   }
 }
 

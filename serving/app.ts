@@ -16,6 +16,9 @@ import { toBraidError } from './errors.js';
 import { Ingestor } from './ingest/ingestor.js';
 import { createIngestMetrics, createQueryMetrics, registerRoleMetrics } from './metrics/index.js';
 import { QueryService } from './query/service.js';
+import { subjectEvents } from '../lambda/subjects.js';
+import { registerAuditHooks } from './audit.js';
+import { auditRoutes } from './routes/audit.js';
 import { batchReadRoutes, batchWriteRoutes } from './routes/batch.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
@@ -97,6 +100,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const verifier = () =>
       role(node.verifier, node.mode === 'kappa' ? 'mode kappa has no Lambda side to verify' : 'verification needs the speed role and starts once the log is open; retry shortly');
     admin.push(batchWriteRoutes(batch), replayWriteRoutes(replays), verificationWriteRoutes(verifier));
+    // The audit trail: entries of every write (and of rejected keys), the trail's reads, a subject's export.
+    if (config.audit.enabled) registerAuditHooks(app, () => node.audit);
+    const audit = () => role(node.audit, config.audit.enabled ? 'the audit trail is still opening; retry shortly' : 'the audit trail is off (audit.enabled)');
+    const subjects = (subject: string) =>
+      subjectEvents({ log: role(deps.log.current(), 'the log is not open yet; retry shortly'), ...(node.archiver ? { archiver: node.archiver } : {}), dedupeWindowMs: config.dedupeWindowMs }, subject);
+    admin.push(auditRoutes(audit, subjects));
     // Queries rest between their slices while an ingest request is being read or appended.
     let ingesting = 0;
     app.addHook('onRequest', async (request, reply) => {

@@ -30,10 +30,11 @@ export function apiKeyGuard(keys: readonly ApiKey[], scope: Scope): ((request: F
     let found: (typeof digests)[number] | undefined;
     for (const k of digests) if (timingSafeEqual(k.digest, d)) found = k;
     if (!found) throw new BraidError('forbidden', 'the API key is not valid for this server; check auth.apiKeys');
+    // Named even when refused for its scope: the audit says which key tried.
+    request.apiKeyName = found.name;
     if (!found.scopes.includes(scope)) {
       throw new BraidError('forbidden', `the API key "${found.name}" has the scopes ${found.scopes.join(', ')}, not ${scope}, which ${what} needs; use a key with the ${scope} scope`);
     }
-    request.apiKeyName = found.name;
   };
 }
 

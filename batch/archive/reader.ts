@@ -55,3 +55,50 @@ export async function* readArchived(lease: Pick<ArchiveLease, 'files' | 'paths'>
     instance.closeSync();
   }
 }
+
+/** A subject's archived records, and every archived record sharing an id with one of them in its partition (what the dedupe rule compares them with). */
+export interface SubjectArchive {
+  readonly records: ReadonlyArray<{ partition: number; offset: number; appendTime: number; id: string; type: string; time: number; key: string | null; data: string | null }>;
+  readonly sameIds: ReadonlyArray<{ partition: number; offset: number; appendTime: number; id: string }>;
+}
+
+/** The archived records of a subject (`coalesce(key, id)`), in partition and offset order. */
+export async function readSubjectArchived(lease: Pick<ArchiveLease, 'paths'>, subject: string): Promise<SubjectArchive> {
+  if (lease.paths.length === 0) return { records: [], sameIds: [] };
+  const instance = await DuckDBInstance.create(':memory:', { threads: '2' });
+  const connection = await instance.connect();
+  try {
+    const files = { files: listValue([...lease.paths]), subject };
+    const types = { files: LIST(VARCHAR), subject: VARCHAR };
+    await connection.run(
+      `CREATE TEMP TABLE subject_records AS SELECT partition, "offset", append_time, id, type, time, key, data
+       FROM read_parquet($files, hive_partitioning = false) WHERE coalesce(key, id) = $subject`,
+      files,
+      types,
+    );
+    const records = (await connection.runAndReadAll('SELECT * FROM subject_records ORDER BY partition, "offset"')).getRows().map(([partition, offset, appendTime, id, type, time, key, data]) => ({
+      partition: Number(partition),
+      offset: Number(offset),
+      appendTime: Number(appendTime),
+      id: id as string,
+      type: type as string,
+      time: Number(time),
+      key: key as string | null,
+      data: data as string | null,
+    }));
+    const sameIds = (
+      await connection.runAndReadAll(
+        `SELECT r.partition, r."offset", r.append_time, r.id FROM read_parquet($files, hive_partitioning = false) r
+         SEMI JOIN (SELECT DISTINCT partition, id FROM subject_records) s USING (partition, id)`,
+        { files: files.files },
+        { files: types.files },
+      )
+    )
+      .getRows()
+      .map(([partition, offset, appendTime, id]) => ({ partition: Number(partition), offset: Number(offset), appendTime: Number(appendTime), id: id as string }));
+    return { records, sameIds };
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+  }
+}

@@ -139,6 +139,19 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    audit: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'Append every write and admin action to the hash-chained audit trail (a second log beside the events).' }),
+        secret: Type.Optional(
+          Type.String({
+            minLength: 16,
+            description: 'The key of the subject pseudonyms in the audit (HMAC-SHA-256); default: one generated at first start and kept in <dataDir>/audit.secret.',
+            hint: 'use 16 or more characters',
+          }),
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     replay: Type.Object(
       {
         checkpointRecords: Between(1_000, 1_000_000_000, 1_000_000, 'A Kappa replay writes a checkpoint (its states and position, on disk) every this many records; a killed replay, or the next one, goes on from the last.'),

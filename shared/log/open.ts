@@ -28,6 +28,26 @@ export function openLogFromConfig(config: ResolvedConfig, logger: Logger): Promi
   });
 }
 
+/**
+ * The audit trail's own log (shared/audit): one partition, beside the events — the Kafka
+ * topic `<topic>.audit`, or the embedded log in `<dataDir>/audit-log`. Durable the same way
+ * as the events.
+ */
+export function openAuditLogFromConfig(config: ResolvedConfig, logger: Logger): Promise<EventLog> {
+  if (config.log.kind === 'kafka') {
+    return KafkaLog.open({
+      brokers: config.log.kafka.brokers,
+      topic: `${config.log.kafka.topic}.audit`,
+      partitions: 1,
+      clientId: config.log.kafka.clientId,
+      replicationFactor: config.log.kafka.replicationFactor,
+      appendTimeoutMs: config.ingest.appendTimeoutMs,
+      logger: logger.child({ component: 'kafka-audit' }),
+    });
+  }
+  return EmbeddedLog.open({ dir: path.join(config.dataDir, 'audit-log'), partitions: 1 });
+}
+
 export function logHandleFromConfig(config: ResolvedConfig, logger: Logger): LogHandle {
   return new LogHandle({ kind: config.log.kind, open: () => openLogFromConfig(config, logger), logger });
 }

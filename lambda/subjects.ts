@@ -1,0 +1,92 @@
+import { readSubjectArchived, type Archiver } from '../batch/archive/index.js';
+import { decodeEvent } from '../shared/events/index.js';
+import type { EventLog, Position } from '../shared/log/types.js';
+
+/** One stored event of a subject, as `GET /v1/subjects/{subject}/events` exports it. */
+export interface SubjectEvent {
+  readonly id: string;
+  readonly type: string;
+  readonly time: number;
+  readonly key?: string;
+  readonly data?: Record<string, unknown>;
+  readonly partition: number;
+  readonly offset: number;
+  readonly appendTime: number;
+  /** false when the dedupe rule made it a duplicate (it counts nowhere) */
+  readonly counted: boolean;
+}
+
+export interface SubjectSources {
+  readonly log: EventLog;
+  /** the archive; absent (kappa mode, or no archive role here): the log alone is read from 0 */
+  readonly archiver?: Archiver;
+  readonly dedupeWindowMs: number;
+}
+
+/**
+ * Every stored event of a subject (`key ?? id`, the record key, so one partition) in log
+ * order: the archive's records, then the log's from the archive's end (and the log's from its
+ * start when there is no archive). Each says whether it counted: the dedupe rule compares a
+ * record with the earlier records of its partition that have its id, whatever their key, so
+ * those are read too. Held in memory until written: as much as the subject's events.
+ */
+export async function subjectEvents(sources: SubjectSources, subject: string): Promise<SubjectEvent[]> {
+  const { log, archiver } = sources;
+  const lease = archiver?.lease();
+  try {
+    const archived = lease ? await readSubjectArchived(lease, subject) : { records: [], sameIds: [] };
+    const archivedUpTo: Position = lease?.position ?? {};
+    const end = await log.endPosition();
+    const out: Array<Omit<SubjectEvent, 'counted'>> = archived.records.map((r) => ({
+      id: r.id,
+      type: r.type,
+      time: r.time,
+      ...(r.key === null ? {} : { key: r.key }),
+      ...(r.data === null ? {} : { data: JSON.parse(r.data) as Record<string, unknown> }),
+      partition: r.partition,
+      offset: r.offset,
+      appendTime: r.appendTime,
+    }));
+    const sameIds = [...archived.sameIds];
+    // The log after the archive: the subject's records, and every record of the tail (their
+    // ids are compared below; the tail is what the archive has not caught up with yet).
+    const tail: Array<{ partition: number; offset: number; appendTime: number; id: string }> = [];
+    const from: Position = Object.fromEntries(Object.keys(end).map((p) => [p, archivedUpTo[Number(p)] ?? 0]));
+    for await (const batch of log.read({ from, until: end })) {
+      for (const r of batch) {
+        const event = decodeEvent(r.value);
+        tail.push({ partition: r.partition, offset: r.offset, appendTime: r.appendTime, id: event.id });
+        if (r.key === subject) out.push({ ...event, partition: r.partition, offset: r.offset, appendTime: r.appendTime });
+      }
+    }
+    const ids = new Set(out.map((e) => `${e.partition}\u0000${e.id}`));
+    for (const t of tail) if (ids.has(`${t.partition}\u0000${t.id}`)) sameIds.push(t);
+    const counted = countedOffsets(sameIds, sources.dedupeWindowMs);
+    out.sort((a, b) => a.partition - b.partition || a.offset - b.offset);
+    return out.map((e) => ({ ...e, counted: counted.has(`${e.partition}:${e.offset}`) }));
+  } finally {
+    lease?.release();
+  }
+}
+
+/** The dedupe rule (contract §3) over records sharing (partition, id): the `partition:offset` of those that count. */
+function countedOffsets(records: ReadonlyArray<{ partition: number; offset: number; appendTime: number; id: string }>, windowMs: number): Set<string> {
+  const groups = new Map<string, Array<{ partition: number; offset: number; appendTime: number }>>();
+  for (const r of records) {
+    const k = `${r.partition}\u0000${r.id}`;
+    let g = groups.get(k);
+    if (!g) groups.set(k, (g = []));
+    g.push(r);
+  }
+  const counted = new Set<string>();
+  for (const g of groups.values()) {
+    g.sort((a, b) => a.offset - b.offset);
+    let latest = -Infinity;
+    for (const r of g) {
+      const duplicate = latest !== -Infinity && (windowMs === Infinity || latest >= r.appendTime - windowMs);
+      if (!duplicate) counted.add(`${r.partition}:${r.offset}`);
+      latest = Math.max(latest, r.appendTime);
+    }
+  }
+  return counted;
+}
