@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { AnomalyDetector } from '../shared/audit/anomalies.js';
 import { AuditLog, pseudonym, sha256Hex, verifyAudit, type AuditEntry, type AuditInput, type AuditVerification } from '../shared/audit/audit-log.js';
 import type { ResolvedConfig } from '../shared/config/index.js';
 import { isMissing } from '../shared/files.js';
@@ -26,22 +27,29 @@ export class AuditTrail {
   readonly log: EventLog;
   readonly #chain: AuditLog;
   readonly #secret: string;
+  readonly anomalies: AnomalyDetector;
 
-  private constructor(log: EventLog, chain: AuditLog, secret: string) {
+  private constructor(log: EventLog, chain: AuditLog, secret: string, anomalies: AnomalyDetector) {
     this.log = log;
     this.#chain = chain;
     this.#secret = secret;
+    this.anomalies = anomalies;
   }
 
   static async open(config: ResolvedConfig, log: EventLog, logger: Logger): Promise<AuditTrail> {
     const secret = config.audit.secret ?? (await keptSecret(config.dataDir, logger));
-    const trail = new AuditTrail(log, await AuditLog.open({ log }), secret);
+    const trail = new AuditTrail(log, await AuditLog.open({ log }), secret, new AnomalyDetector(config.audit.anomalies));
+    // The detectors' windows are an hour at most: the last hour of the trail fills them again after a restart.
+    const since = Date.now() - 3_600_000;
+    await trail.query({ from: since, limit: 0, offset: 0, each: (e) => trail.anomalies.observe(e) });
     await trail.record({ action: 'start', actor: 'system', outcome: 'ok', details: { configDigest: configDigest(config), mode: config.mode, log: config.log.kind } });
     return trail;
   }
 
-  record(input: AuditInput): Promise<void> {
-    return this.#chain.record(input);
+  /** Appends an entry (durable when this resolves); the anomaly detectors see it then. */
+  async record(input: AuditInput): Promise<void> {
+    await this.#chain.record(input);
+    this.anomalies.observe({ at: input.at ?? new Date().toISOString(), action: input.action, actor: input.actor, details: input.details });
   }
 
   /** A subject as the audit may name it. */
@@ -57,8 +65,8 @@ export class AuditTrail {
     return verifyAudit(this.log);
   }
 
-  /** Entries matching `q`, oldest first, paged; `total` is every match. Reads the trail from its start (bounded by `limit` only in what it returns). */
-  async query(q: AuditQuery): Promise<{ entries: AuditEntry[]; total: number }> {
+  /** Entries matching `q`, oldest first, paged; `total` is every match (`each` sees every match). Reads the trail from its start (bounded by `limit` only in what it returns). */
+  async query(q: AuditQuery & { each?: (e: AuditEntry) => void }): Promise<{ entries: AuditEntry[]; total: number }> {
     const entries: AuditEntry[] = [];
     let total = 0;
     for await (const batch of this.log.read({ until: await this.log.endPosition() })) {
@@ -66,6 +74,7 @@ export class AuditTrail {
         const e = JSON.parse(r.value.toString('utf8')) as AuditEntry;
         const t = Date.parse(e.at);
         if ((q.from !== undefined && t < q.from) || (q.to !== undefined && t >= q.to) || (q.action && e.action !== q.action) || (q.actor && e.actor !== q.actor)) continue;
+        q.each?.(e);
         if (total >= q.offset && entries.length < q.limit) entries.push(e);
         total++;
       }

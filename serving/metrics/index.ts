@@ -1,4 +1,5 @@
-import type { Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
+import { AnomalyKinds } from '../../shared/audit/anomalies.js';
 import type { LogHandle } from '../../shared/log/handle.js';
 import type { BraidNode } from '../../lambda/index.js';
 import { registerArchiveMetrics } from './archive.js';
@@ -46,6 +47,18 @@ export function registerRoleMetrics({ registry, log, node, roles }: RoleMetricsO
     });
   }
   if (roles.speed) registerSpeedMetrics(registry, () => (node.speed?.ready ? node.speed.stats() : undefined));
+  new Gauge({
+    name: 'braid_audit_anomalies',
+    help: 'Anomalies active now in the audit stream (GET /v1/audit/anomalies), by kind: key_addresses, failed_auth, exports, erasures.',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const active = node.audit?.anomalies.active();
+      if (!active) return;
+      for (const kind of AnomalyKinds) this.set({ kind }, active.filter((a) => a.kind === kind).length);
+    },
+  });
   registerKappaMetrics(registry, {
     newestReplay: () => (node.replayer ? { replay: node.replayer.replays()[0] } : undefined),
     lastVerification: () => (node.verifier ? { verification: node.verifier.last() } : undefined),

@@ -13,6 +13,7 @@ export interface AuditReads {
   verify(): Promise<object>;
   head(): { seq: number; hash: string };
   pseudonym(subject: string): string;
+  readonly anomalies: { active(): object[] };
 }
 
 const Time = Type.Union([Type.String({ format: 'date-time' }), Type.Integer({ minimum: 0 })], { description: 'ISO 8601 or epoch ms' });
@@ -64,6 +65,16 @@ export function auditRoutes(audit: () => AuditReads, subjects: (subject: string)
         });
         return { entries, total, head: audit().head() };
       },
+    );
+    app.get(
+      '/v1/audit/anomalies',
+      {
+        schema: {
+          summary: 'Suspicious activity in the audit stream now: keys used from many addresses, failed authentications, export and erasure rates above audit.anomalies',
+          response: { '4xx': ErrorBody },
+        },
+      },
+      async () => ({ active: audit().anomalies.active() }),
     );
     app.get(
       '/v1/audit/verify',

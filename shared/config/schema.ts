@@ -149,6 +149,15 @@ export const ConfigSchema = Type.Object(
             hint: 'use 16 or more characters',
           }),
         ),
+        anomalies: Type.Object(
+          {
+            keyAddressesPerHour: Between(1, 1_000_000, 20, 'An API key used from more client addresses than this within an hour is an anomaly.'),
+            failedAuthPerMinute: Between(1, 1_000_000, 30, 'More rejected authentications than this from one address within a minute is an anomaly.'),
+            exportsPerHour: Between(1, 1_000_000, 100, 'More subject exports than this within an hour (all keys) is an anomaly.'),
+            erasuresPerHour: Between(1, 1_000_000, 100, 'More subject erasures than this within an hour (all keys) is an anomaly.'),
+          },
+          { additionalProperties: false, default: {} },
+        ),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -10,6 +10,8 @@ import { EmbeddedLog } from '../../shared/log/embedded/index.js';
 import { decodeEvent } from '../../shared/events/index.js';
 import { DemoGenerator } from '../../shared/demo/generator.js';
 import { startBraidProcess, type BraidProcess } from '../support/process.js';
+import { verifyAudit } from '../../shared/audit/audit-log.js';
+import { readAll as readAllRecords } from '../support/log-contract.js';
 
 const run = promisify(execFile);
 const bin = fileURLToPath(new URL('../../bin/braid.js', import.meta.url));
@@ -123,6 +125,18 @@ describe('the braid process', () => {
     for (const id of acknowledged) expect(ids).toContain(id);
     expect(stored.map((e) => e.offset)).toEqual(stored.map((_, i) => i));
     expect(acknowledged.size).toBeGreaterThan(0);
+    // The audit trail went through the same kills: whole (no half-written entry), one chain
+    // across the restarts, each start in it, and an entry for every acknowledged request.
+    const auditLog = await EmbeddedLog.open({ dir: path.join(dir, 'audit-log'), partitions: 1 });
+    try {
+      expect(await verifyAudit(auditLog)).toMatchObject({ ok: true });
+      const entries = (await readAllRecords(auditLog)).map((r) => JSON.parse(r.value.toString()) as { action: string; outcome: string; details: { events?: number } });
+      expect(entries.filter((e) => e.action === 'start')).toHaveLength(3);
+      const auditedEvents = entries.filter((e) => e.action === 'ingest' && e.outcome === 'ok').reduce((n, e) => n + (e.details.events ?? 0), 0);
+      expect(auditedEvents).toBeGreaterThanOrEqual(acknowledged.size);
+    } finally {
+      await auditLog.close();
+    }
   });
 });
 

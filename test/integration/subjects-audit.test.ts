@@ -27,6 +27,7 @@ describe.each(['embedded', 'kafka'] as const)('subjects and the audit trail on t
         views: interleavingViews,
         dedupe: { window: '1h' },
         auth: { apiKeys: [{ name: 'shop', key: INGEST, scopes: ['ingest'] }, { name: 'ops', key: ADMIN, scopes: ['admin'] }] },
+        audit: { anomalies: { failedAuthPerMinute: 3, exportsPerHour: 2 } },
         // The archive writes only what a batch run waits for: later events stay in the log's tail.
         archive: { flushIntervalMs: 3_600_000, flushRecords: 10_000_000 },
         ...(kind === 'kafka' ? { log: { partitions: 3, kafka: { brokers, topic: newTopic('braid-subjects'), clientId: 'braid-subjects' } } } : { log: { partitions: 3 } }),
@@ -93,6 +94,16 @@ describe.each(['embedded', 'kafka'] as const)('subjects and the audit trail on t
       const page = (await t.app.inject({ url: '/v1/audit?action=ingest&actor=shop&limit=5&offset=5', headers: { 'x-api-key': ADMIN } })).json();
       expect(page.total).toBe(18);
       expect(page.entries.map((e: { seq: number }) => e.seq)).toEqual(ingests.slice(5, 10).map((e) => (e as unknown as { seq: number }).seq));
+
+      // Anomalies: four rejected keys from one address within a minute (threshold 3), three exports (threshold 2).
+      const anomalies = (await t.app.inject({ url: '/v1/audit/anomalies', headers: { 'x-api-key': ADMIN } })).json().active as Array<{ kind: string; about: string; count: number }>;
+      expect(anomalies.map((a) => [a.kind, a.about, a.count]).sort()).toEqual([
+        ['exports', 'all', 3],
+        ['failed_auth', '127.0.0.1', 4],
+      ]);
+      const metrics = (await t.app.inject({ url: '/metrics' })).body;
+      expect(metrics).toContain('braid_audit_anomalies{kind="failed_auth"} 1');
+      expect(metrics).toContain('braid_audit_anomalies{kind="key_addresses"} 0');
 
       // Secrets and subjects are not in the trail's bytes; the chain holds.
       const bytes = (await readAll(t.node!.audit!.log)).map((r) => r.value.toString('utf8')).join('\n');
