@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { AnomalyDetector } from '../shared/audit/anomalies.js';
@@ -38,7 +39,9 @@ export class AuditTrail {
 
   static async open(config: ResolvedConfig, log: EventLog, logger: Logger): Promise<AuditTrail> {
     const secret = config.audit.secret ?? (await keptSecret(config.dataDir, logger));
-    const trail = new AuditTrail(log, await AuditLog.open({ log }), secret, new AnomalyDetector(config.audit.anomalies));
+    // One chain per process: the host and the data directory name it (several processes can share the Kafka trail).
+    const writer = `${hostname()}:${sha256Hex(Buffer.from(path.resolve(config.dataDir), 'utf8')).slice(0, 12)}`;
+    const trail = new AuditTrail(log, await AuditLog.open({ log, writer }), secret, new AnomalyDetector(config.audit.anomalies));
     // The detectors' windows are an hour at most: the last hour of the trail fills them again after a restart.
     const since = Date.now() - 3_600_000;
     await trail.query({ from: since, limit: 0, offset: 0, each: (e) => trail.anomalies.observe(e) });

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { Slices } from '../shared/async.js';
 import type { Logger } from 'pino';
 import { parseSize, type ResolvedConfig } from '../shared/config/index.js';
-import { BraidError } from '../shared/errors.js';
+import { BraidError, isBraidError } from '../shared/errors.js';
 import type { LogHandle } from '../shared/log/handle.js';
 import { openAuditLogFromConfig } from '../shared/log/open.js';
 import { lagBehind, type Position } from '../shared/log/position.js';
@@ -238,7 +238,28 @@ export class BraidNode {
       this.#logger.info({ run: run.id }, `${why}; a batch run computes the views again`);
     }
     if (batch) this.#schedules.every(config.batch.schedule, 'batch run', () => batch.start('schedule'));
-    if (batch) this.#schedules.every(config.batch.fullSchedule, 'full batch run', () => batch.start('schedule', { full: true }));
+    if (batch) {
+      // A full run due while another run goes (e.g. the incremental one of the same minute)
+      // starts when that one finishes, instead of being dropped.
+      let fullDue = false;
+      batch.onFinished(() => {
+        if (!fullDue) return;
+        fullDue = false;
+        try {
+          batch.start('schedule', { full: true });
+        } catch (err) {
+          this.#logger.error({ err }, 'the scheduled full batch run could not start');
+        }
+      });
+      this.#schedules.every(config.batch.fullSchedule, 'full batch run', () => {
+        try {
+          batch.start('schedule', { full: true });
+        } catch (err) {
+          if (!isBraidError(err, 'run_in_progress')) throw err;
+          fullDue = true;
+        }
+      });
+    }
     const verifier = this.verifier;
     if (verifier) this.#schedules.every(config.verify.schedule, 'verification', () => verifier.start('schedule'));
   }

@@ -91,6 +91,9 @@ export class Retention {
       horizon[p] = Math.min(byTime[p] ?? 0, archived[p] ?? 0, speed[p] ?? 0, replay ? (replay[p] ?? 0) : Infinity);
     }
     const before = await log.startPosition();
+    // A replay that started meanwhile pins what it reads: looked at again just before deleting.
+    const late = this.#options.replayReading();
+    if (late) for (const p of partitions) horizon[p] = Math.min(horizon[p]!, late[p] ?? 0);
     if (partitions.every((p) => horizon[p]! <= before[p]!)) {
       this.#last = { horizon, start: before, deletedRecords: 0 };
       return this.#last;

@@ -34,9 +34,24 @@ export async function subjectEvents(sources: SubjectSources, subject: string): P
   const { log, archiver } = sources;
   const lease = archiver?.lease();
   try {
-    const archived = lease ? await readSubjectArchived(lease, subject) : { records: [], sameIds: [] };
     const archivedUpTo: Position = lease?.position ?? {};
     const end = await log.endPosition();
+    // The log after the archive first: the subject's records there, and every record of the
+    // tail (their ids are compared below; the tail is what the archive has not caught up with yet).
+    const fromLog: Array<Omit<SubjectEvent, 'counted'>> = [];
+    const tail: Array<{ partition: number; offset: number; appendTime: number; id: string }> = [];
+    const from: Position = Object.fromEntries(Object.keys(end).map((p) => [p, archivedUpTo[Number(p)] ?? 0]));
+    for await (const batch of log.read({ from, until: end })) {
+      for (const r of batch) {
+        const event = decodeEvent(r.value);
+        tail.push({ partition: r.partition, offset: r.offset, appendTime: r.appendTime, id: event.id });
+        if (r.key === subject) fromLog.push({ ...event, partition: r.partition, offset: r.offset, appendTime: r.appendTime });
+      }
+    }
+    // The archive: the subject's records, and the records sharing an id with any of the
+    // subject's (the tail's ones included: an archived record of another key can make a
+    // retry in the tail a duplicate).
+    const archived = lease ? await readSubjectArchived(lease, subject, fromLog.map((e) => ({ partition: e.partition, id: e.id }))) : { records: [], sameIds: [] };
     const out: Array<Omit<SubjectEvent, 'counted'>> = archived.records.map((r) => ({
       id: r.id,
       type: r.type,
@@ -47,18 +62,8 @@ export async function subjectEvents(sources: SubjectSources, subject: string): P
       offset: r.offset,
       appendTime: r.appendTime,
     }));
+    out.push(...fromLog);
     const sameIds = [...archived.sameIds];
-    // The log after the archive: the subject's records, and every record of the tail (their
-    // ids are compared below; the tail is what the archive has not caught up with yet).
-    const tail: Array<{ partition: number; offset: number; appendTime: number; id: string }> = [];
-    const from: Position = Object.fromEntries(Object.keys(end).map((p) => [p, archivedUpTo[Number(p)] ?? 0]));
-    for await (const batch of log.read({ from, until: end })) {
-      for (const r of batch) {
-        const event = decodeEvent(r.value);
-        tail.push({ partition: r.partition, offset: r.offset, appendTime: r.appendTime, id: event.id });
-        if (r.key === subject) out.push({ ...event, partition: r.partition, offset: r.offset, appendTime: r.appendTime });
-      }
-    }
     const ids = new Set(out.map((e) => `${e.partition}\u0000${e.id}`));
     for (const t of tail) if (ids.has(`${t.partition}\u0000${t.id}`)) sameIds.push(t);
     const counted = countedOffsets(sameIds, sources.dedupeWindowMs);

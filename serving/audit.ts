@@ -12,6 +12,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** details a route adds to its audit entry (e.g. a subject's pseudonym, the events exported) */
     auditDetails?: Record<string, string | number | boolean | null>;
+    /** its audit entry is written (or being written) */
+    audited?: boolean;
   }
 }
 
@@ -43,6 +45,9 @@ function registerAuditEntries(app: FastifyInstance, trail: () => AuditSink | und
     const status = reply.statusCode;
     const rejectedAuth = status === 401 || status === 403;
     if (!sink || !(WRITES.has(request.method) || rejectedAuth || auditedRead(request.url))) return payload;
+    // Once per request: when writing the entry fails, fastify sends the 503 through onSend again.
+    if (request.audited) return payload;
+    request.audited = true;
     try {
       await sink.record(entryOf(request, reply, payload, rejectedAuth));
     } catch (err) {
@@ -55,8 +60,10 @@ function registerAuditEntries(app: FastifyInstance, trail: () => AuditSink | und
 
 function entryOf(request: FastifyRequest, reply: FastifyReply, payload: unknown, rejectedAuth: boolean): AuditInput {
   const status = reply.statusCode;
-  const route = request.routeOptions.url ?? request.url.split('?')[0]!;
-  const action: AuditAction = rejectedAuth ? 'auth_rejected' : route === '/v1/events' ? 'ingest' : route.startsWith('/v1/subjects/') ? (request.method === 'DELETE' ? 'erasure' : 'export') : 'admin';
+  // The route's pattern, never the path: a path can name a subject, and the trail must not.
+  // An unmatched path is named by its first two segments only.
+  const route = request.routeOptions.url ?? `${request.url.split('?')[0]!.split('/').slice(0, 3).join('/')}/… (no such route)`;
+  const action: AuditAction = rejectedAuth ? 'auth_rejected' : route === '/v1/events' ? 'ingest' : route.startsWith('/v1/subjects/:') ? (request.method === 'DELETE' ? 'erasure' : 'export') : 'admin';
   const answer = typeof payload === 'string' && payload.startsWith('{') && payload.length < 100_000 ? safeJson(payload) : undefined;
   const ua = request.headers['user-agent'];
   return {

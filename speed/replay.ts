@@ -123,8 +123,14 @@ export class Replayer {
   async #run(job: JobContext<ReplayInfo>, P: Position, total: number): Promise<{ result: ReplayTables; final: Partial<ReplayInfo> }> {
     const { log, views, dedupeWindowMs, maxBatch = 5_000, logger, checkpointDir, checkpointRecords = 1_000_000 } = this.#options;
     const started = Date.now();
+    // Pinned at offset 0 before anything async: log retention deletes nothing while the
+    // replay decides where it starts (its position pins it from then on).
+    this.#reading = {};
     const checkpoints = checkpointDir ? new ReplayCheckpoints(checkpointDir, views, dedupeWindowMs) : undefined;
-    const resumed = checkpoints ? await checkpoints.load(P) : {};
+    const resumed = checkpoints ? await checkpoints.load(P).catch((err: unknown) => {
+      this.#reading = undefined;
+      throw err;
+    }) : {};
     const from = resumed.checkpoint;
     if (from) logger?.info({ id: job.id, from: from.position, target: P }, 'replay: going on from its checkpoint');
     else if (checkpoints) logger?.debug({ id: job.id, why: resumed.problem }, 'replay: from offset 0');

@@ -63,7 +63,12 @@ export interface SubjectArchive {
 }
 
 /** The archived records of a subject (`coalesce(key, id)`), in partition and offset order. */
-export async function readSubjectArchived(lease: Pick<ArchiveLease, 'paths'>, subject: string): Promise<SubjectArchive> {
+export async function readSubjectArchived(
+  lease: Pick<ArchiveLease, 'paths'>,
+  subject: string,
+  /** more (partition, id) pairs whose archived records to return in `sameIds`: the subject's records the log holds after the archive */
+  alsoIds: ReadonlyArray<{ partition: number; id: string }> = [],
+): Promise<SubjectArchive> {
   if (lease.paths.length === 0) return { records: [], sameIds: [] };
   const instance = await DuckDBInstance.create(':memory:', { threads: '2' });
   const connection = await instance.connect();
@@ -86,10 +91,15 @@ export async function readSubjectArchived(lease: Pick<ArchiveLease, 'paths'>, su
       key: key as string | null,
       data: data as string | null,
     }));
+    await connection.run(
+      'CREATE TEMP TABLE also_ids AS SELECT unnest($partitions) AS partition, unnest($ids) AS id',
+      { partitions: listValue(alsoIds.map((a) => a.partition)), ids: listValue(alsoIds.map((a) => a.id)) },
+      { partitions: LIST(INTEGER), ids: LIST(VARCHAR) },
+    );
     const sameIds = (
       await connection.runAndReadAll(
         `SELECT r.partition, r."offset", r.append_time, r.id FROM read_parquet($files, hive_partitioning = false) r
-         SEMI JOIN (SELECT DISTINCT partition, id FROM subject_records) s USING (partition, id)`,
+         SEMI JOIN (SELECT DISTINCT partition, id FROM subject_records UNION SELECT partition, id FROM also_ids) s USING (partition, id)`,
         { files: files.files },
         { files: types.files },
       )

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { pino, type Logger } from 'pino';
 import { untilAborted } from '../../shared/async.js';
+import { syncPath } from '../../shared/files.js';
 import { BraidError, isBraidError } from '../../shared/errors.js';
 import { JobRegistry, type JobContext, type JobInfo } from '../../shared/jobs.js';
 import type { Position } from '../../shared/log/position.js';
@@ -336,7 +337,8 @@ export class BatchRunner {
     for (const view of Object.values(previous.views)) {
       for (const { file } of viewFiles(view)) {
         await link(path.join(from, file), path.join(tempDir, file)).catch((err: NodeJS.ErrnoException) => {
-          if (err.code === 'EXDEV' || err.code === 'EPERM' || err.code === 'ENOTSUP') return copyFile(path.join(from, file), path.join(tempDir, file));
+          // A copy is synced like a computed file: the version must be whole after a power cut.
+          if (err.code === 'EXDEV' || err.code === 'EPERM' || err.code === 'ENOTSUP') return copyFile(path.join(from, file), path.join(tempDir, file)).then(() => syncPath(path.join(tempDir, file)));
           throw err;
         });
       }

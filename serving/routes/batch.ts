@@ -35,7 +35,9 @@ export function batchWriteRoutes(runs: () => BatchRuns): FastifyPluginAsync {
           const [first] = Value.Errors(BatchRunRequest, request.body);
           throw new BraidError('invalid_parameter', `body${first?.path.replace(/\//g, '.') ?? ''}: ${first?.message ?? 'not a batch run request'}; send {} or {"full": true}`);
         }
-        const trigger = (request.query as { trigger?: 'api' | 'cli' }).trigger ?? 'api';
+        // The route's own validator is off (for the optional body), so the query is checked here.
+        const trigger = (request.query as { trigger?: string }).trigger ?? 'api';
+        if (trigger !== 'api' && trigger !== 'cli') throw new BraidError('invalid_parameter', `trigger: "${String(trigger).slice(0, 40)}" is not a trigger; use api or cli (or leave it out)`);
         const runner = runs();
         const run = runner.start(trigger, { full: (request.body as BatchRunRequest | undefined)?.full === true });
         return reply.status(202).header('location', `/v1/batch/runs/${run.id}`).send(runner.getRun(run.id));

@@ -5,8 +5,9 @@ import type { EventLog, LogRecord } from '../log/types.js';
  * The audit trail (contract §11): every write and admin action, appended through braid's own
  * log interface — a second embedded log, or a second Kafka topic, of one partition so that
  * the entries have one order — and so as durable as the events. Append-only and
- * tamper-evident: each entry carries `prev`, the SHA-256 of the stored bytes of the entry
- * before it (64 zeros for the first), and its `seq` (its place in the trail). Changing,
+ * tamper-evident: each entry names its `writer` (the process; several may share a trail on
+ * Kafka) and carries `prev`, the SHA-256 of the stored bytes of that writer's entry before it
+ * (64 zeros for its first), and its `seq` (its place in its writer's chain). Changing,
  * removing, inserting or reordering stored entries breaks a link that `verifyAudit` finds;
  * a consistent rewrite of the whole rest of the trail is what a hash chain cannot tell, which
  * is why an operator keeps the head (`GET /v1/audit/verify` answers it) somewhere else.
@@ -16,6 +17,9 @@ import type { EventLog, LogRecord } from '../log/types.js';
  * erased on this date" to whoever presents the subject, without holding it.
  */
 export interface AuditEntry {
+  /** the process that wrote it: each writer's entries form their own chain (several processes may share one trail) */
+  readonly writer: string;
+  /** its place in its writer's chain */
   readonly seq: number;
   /** ISO 8601 */
   readonly at: string;
@@ -31,7 +35,7 @@ export interface AuditEntry {
 export const AuditActions = ['start', 'ingest', 'auth_rejected', 'batch_run', 'replay', 'verification', 'export', 'erasure', 'admin'] as const;
 export type AuditAction = (typeof AuditActions)[number];
 
-export type AuditInput = Omit<AuditEntry, 'seq' | 'at' | 'prev'> & { readonly at?: string };
+export type AuditInput = Omit<AuditEntry, 'writer' | 'seq' | 'at' | 'prev'> & { readonly at?: string };
 
 export const GENESIS = '0'.repeat(64);
 const RECORD_KEY = 'audit';
@@ -45,12 +49,14 @@ export function pseudonym(secret: string, subject: string): string {
 
 /** The stored form of an entry: its JSON, fields in one order (what `prev` hashes). */
 export function encodeEntry(entry: AuditEntry): Buffer {
-  const { seq, at, action, actor, outcome, details, prev } = entry;
-  return Buffer.from(JSON.stringify({ seq, at, action, actor, outcome, details, prev }), 'utf8');
+  const { writer, seq, at, action, actor, outcome, details, prev } = entry;
+  return Buffer.from(JSON.stringify({ writer, seq, at, action, actor, outcome, details, prev }), 'utf8');
 }
 
 export interface AuditLogOptions {
   readonly log: EventLog;
+  /** this process's name in the trail (default `default`): its entries chain among themselves */
+  readonly writer?: string;
   readonly now?: () => number;
 }
 
@@ -67,30 +73,27 @@ export class AuditLog {
   #pending: Array<{ input: AuditInput; resolve: () => void; reject: (err: unknown) => void }> = [];
   #flushing: Promise<void> | undefined;
 
-  private constructor(log: EventLog, seq: number, prev: string, now: () => number) {
+  readonly #writer: string;
+  /** an append failed: it may still land (a Kafka timeout), so the head is read back before the next */
+  #resync = false;
+
+  private constructor(log: EventLog, writer: string, head: { seq: number; prev: string }, now: () => number) {
     this.#log = log;
-    this.#seq = seq;
-    this.#prev = prev;
+    this.#writer = writer;
+    this.#seq = head.seq;
+    this.#prev = head.prev;
     this.#now = now;
   }
 
-  /** Opens the trail: its head is the last stored entry (read back, so a restart links on). */
+  /**
+   * Opens the trail for `writer`: its head is the writer's last stored entry, read back (the
+   * whole trail is read once, as other writers' entries may follow it), so a restart links on.
+   */
   static async open(options: AuditLogOptions): Promise<AuditLog> {
     const { log } = options;
     if (log.partitions !== 1) throw new Error(`the audit log needs one partition (it has ${log.partitions}): its entries have one order`);
-    const end = (await log.endPosition())[0] ?? 0;
-    let seq = 0;
-    let prev = GENESIS;
-    if (end > 0) {
-      for await (const batch of log.read({ from: { 0: end - 1 }, until: { 0: end } })) {
-        for (const r of batch) {
-          const last = JSON.parse(r.value.toString('utf8')) as AuditEntry;
-          seq = last.seq + 1;
-          prev = sha256Hex(r.value);
-        }
-      }
-    }
-    return new AuditLog(log, seq, prev, options.now ?? Date.now);
+    const writer = options.writer ?? 'default';
+    return new AuditLog(log, writer, await headOf(log, writer), options.now ?? Date.now);
   }
 
   /** Appends one entry; resolves once it is durable. Entries link in call order. */
@@ -114,17 +117,27 @@ export class AuditLog {
    */
   async #flush(): Promise<void> {
     while (this.#pending.length > 0) {
+      if (this.#resync) {
+        try {
+          ({ seq: this.#seq, prev: this.#prev } = await headOf(this.#log, this.#writer));
+          this.#resync = false;
+        } catch (err) {
+          for (const p of this.#pending.splice(0)) p.reject(err);
+          continue;
+        }
+      }
       const group = this.#pending.splice(0);
       let seq = this.#seq;
       let prev = this.#prev;
       const values = group.map(({ input }) => {
-        const bytes = encodeEntry({ seq: seq++, at: input.at!, action: input.action, actor: input.actor, outcome: input.outcome, details: input.details, prev });
+        const bytes = encodeEntry({ writer: this.#writer, seq: seq++, at: input.at!, action: input.action, actor: input.actor, outcome: input.outcome, details: input.details, prev });
         prev = sha256Hex(bytes);
         return bytes;
       });
       try {
         await this.#log.append(values.map((value) => ({ key: RECORD_KEY, value })));
       } catch (err) {
+        this.#resync = true;
         for (const p of group) p.reject(err);
         continue;
       }
@@ -141,6 +154,18 @@ export class AuditLog {
   }
 }
 
+/** A writer's head in the trail: the seq and hash its next entry links to. */
+async function headOf(log: EventLog, writer: string): Promise<{ seq: number; prev: string }> {
+  let head = { seq: 0, prev: GENESIS };
+  for await (const batch of log.read({ until: await log.endPosition() })) {
+    for (const r of batch) {
+      const e = JSON.parse(r.value.toString('utf8')) as Partial<AuditEntry>;
+      if (e.writer === writer && typeof e.seq === 'number') head = { seq: e.seq + 1, prev: sha256Hex(r.value) };
+    }
+  }
+  return head;
+}
+
 export interface AuditVerification {
   readonly ok: boolean;
   readonly entries: number;
@@ -150,35 +175,42 @@ export interface AuditVerification {
   readonly broken?: { readonly offset: number; readonly seq?: number; readonly problem: string };
 }
 
-/** Walks stored entries in order and reports the first broken link. */
+/** Walks stored entries in order and reports the first broken link of any writer's chain. */
 export async function verifyEntries(records: AsyncIterable<readonly Pick<LogRecord, 'offset' | 'value'>[]>): Promise<AuditVerification> {
-  let prev = GENESIS;
-  let expected = 0;
+  const chains = new Map<string, { prev: string; seq: number }>();
   let entries = 0;
+  let last = GENESIS;
   for await (const batch of records) {
     for (const r of batch) {
       let entry: Partial<AuditEntry>;
       try {
         entry = JSON.parse(r.value.toString('utf8')) as Partial<AuditEntry>;
       } catch {
-        return { ok: false, entries, head: prev, broken: { offset: r.offset, problem: 'the entry is not JSON: it was changed' } };
+        return { ok: false, entries, head: last, broken: { offset: r.offset, problem: 'the entry is not JSON: it was changed' } };
       }
       const at = { offset: r.offset, ...(typeof entry.seq === 'number' ? { seq: entry.seq } : {}) };
-      if (entry.prev !== prev) {
-        return { ok: false, entries, head: prev, broken: { ...at, problem: `its prev is ${String(entry.prev).slice(0, 16)}…, not the SHA-256 of the entry before it (${prev.slice(0, 16)}…): an entry before it was changed, removed or moved` } };
+      if (typeof entry.writer !== 'string') return { ok: false, entries, head: last, broken: { ...at, problem: 'the entry names no writer: it was changed' } };
+      const chain = chains.get(entry.writer) ?? { prev: GENESIS, seq: 0 };
+      if (entry.prev !== chain.prev) {
+        return {
+          ok: false,
+          entries,
+          head: last,
+          broken: { ...at, problem: `its prev is ${String(entry.prev).slice(0, 16)}…, not the SHA-256 of writer ${entry.writer}'s entry before it (${chain.prev.slice(0, 16)}…): an entry before it was changed, removed or moved` },
+        };
       }
-      if (entry.seq !== expected) {
-        return { ok: false, entries, head: prev, broken: { ...at, problem: `its seq is ${String(entry.seq)} where ${expected} was expected: an entry was removed, added or moved` } };
+      if (entry.seq !== chain.seq) {
+        return { ok: false, entries, head: last, broken: { ...at, problem: `its seq is ${String(entry.seq)} where ${chain.seq} was expected: an entry was removed, added or moved` } };
       }
       if (!Buffer.from(r.value).equals(encodeEntry(entry as AuditEntry))) {
-        return { ok: false, entries, head: prev, broken: { ...at, problem: 'the entry is not in its stored form (fields added or changed)' } };
+        return { ok: false, entries, head: last, broken: { ...at, problem: 'the entry is not in its stored form (fields added or changed)' } };
       }
-      prev = sha256Hex(r.value);
-      expected++;
+      last = sha256Hex(r.value);
+      chains.set(entry.writer, { prev: last, seq: chain.seq + 1 });
       entries++;
     }
   }
-  return { ok: true, entries, head: prev };
+  return { ok: true, entries, head: last };
 }
 
 /** Verifies the whole trail in `log`, from its start to its end now. */

@@ -59,6 +59,23 @@ describe.each(Object.keys(opens))('the audit trail on the %s log', (kind) => {
     await log.close();
   });
 
+  it('keeps one chain per writer when two processes share the trail, and finds a break in either', async () => {
+    const log = await opens[kind]!();
+    const a = await AuditLog.open({ log, writer: 'a' });
+    const b = await AuditLog.open({ log, writer: 'b' });
+    for (let i = 0; i < 10; i++) await (i % 3 === 0 ? b : a).record(entry(i));
+    expect(await verifyAudit(log)).toMatchObject({ ok: true, entries: 10 });
+    // A reopened writer links on after its own last entry, whatever came after it.
+    const a2 = await AuditLog.open({ log, writer: 'a' });
+    expect(a2.head()).toEqual(a.head());
+    await a2.record(entry(10));
+    expect(await verifyAudit(log)).toMatchObject({ ok: true, entries: 11 });
+    const records = await readAll(log);
+    const removedB = await tampered(kind, records, (values) => values.filter((_, i) => i !== 3)); // b's second entry
+    expect((await verifyAudit(removedB)).broken).toMatchObject({ offset: 5, seq: 2 });
+    for (const l of [removedB, log]) await l.close();
+  });
+
   it('finds a flipped byte, a removed entry and two reordered entries at the first broken link', async () => {
     const log = await opens[kind]!();
     const audit = await AuditLog.open({ log });
