@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Consumer, EachBatchPayload, Kafka, RetryOptions } from 'kafkajs';
 import type { LogRecord, ReadOptions } from '../types.js';
 import { Handoff } from './handoff.js';
-import { fromKafkaError } from './kafka-errors.js';
+import { fromKafkaError, truncatedRead } from './kafka-errors.js';
 
 export interface KafkaReaderContext {
   readonly kafka: Kafka;
@@ -92,10 +92,19 @@ export async function* readKafka(ctx: KafkaReaderContext, options: ReadOptions =
     }
     const limit = end[p];
     const records: LogRecord[] = [];
+    // braid's producer leaves no gaps in offsets (no transactions, no compaction): a gap means
+    // records were deleted under the read (the consumer then moved on by itself), and the read
+    // fails instead of skipping them.
+    let expected = next[p]!;
     for (const message of batch.messages) {
       const offset = Number(message.offset);
       if (offset < next[p]!) continue;
       if (limit !== undefined && offset >= limit) break;
+      if (offset !== expected) {
+        handoff.end(truncatedRead(p, expected, offset));
+        return;
+      }
+      expected = offset + 1;
       records.push({
         partition: p,
         offset,
