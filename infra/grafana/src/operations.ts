@@ -106,6 +106,8 @@ function rows(): Array<[title: string, panels: cog.Builder<Panel>[]]> {
         timeseries({ title: 'Archive size', description: 'Bytes of the Parquet files the archive manifest lists.', unit: 'bytes', queries: [[`sum(braid_archive_bytes${sel()})`, 'bytes']] }),
         timeseries({ title: 'Archive files and records', description: 'Parquet files listed, and records read but not yet written to a file.', unit: 'short', queries: [[`sum(braid_archive_files${sel()})`, 'files'], [`sum(braid_archive_buffered_records${sel()})`, 'buffered records']] }),
         timeseries({ title: 'Archive compactions', description: 'Runs of small files merged into one, per interval; `archive failed` is 1 when the archiver stopped on an error retrying cannot fix.', unit: 'short', queries: [[`sum(increase(braid_archive_compactions_total${sel()}[$__rate_interval]))`, 'compactions'], [`max(braid_archive_failed${sel()})`, 'archive failed']], bars: true }),
+        timeseries({ title: 'Records deleted from the log', description: 'Archived records log.retention has deleted from the log since the process started (0 with a retention of forever); replays read them from the archive.', unit: 'short', queries: [[`sum(braid_log_deleted_records${sel()})`, 'deleted']] }),
+        timeseries({ title: 'Audit anomalies', description: 'Anomalies active in the audit trail by kind (GET /v1/audit/anomalies): a key used from many addresses, failed authentications from one address, export or erasure rates above audit.anomalies. The alert BraidAuditAnomaly fires above 0.', unit: 'short', queries: [[`sum by (kind) (braid_audit_anomalies${sel()})`, '{{kind}}']] }),
       ],
     ],
     [
