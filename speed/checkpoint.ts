@@ -24,6 +24,12 @@ import { emptyTables, type FoldCounts, type Tables } from './folder.js';
  */
 export interface Checkpoint {
   readonly position: Position;
+  /**
+   * Per partition, the SHA-256 (hex) of the last record below `position`: which log this is
+   * the fold of. A replay checks it against the log before it goes on (a topic or log made
+   * anew under the same data directory holds other records at those offsets).
+   */
+  readonly tips: Readonly<Record<number, string>>;
   readonly counts: FoldCounts;
   readonly dedupe: DedupeState;
   readonly tables: Tables;
@@ -34,6 +40,7 @@ interface Stored {
   readonly views: readonly string[];
   readonly windowMs: number;
   readonly position: Position;
+  readonly tips: Readonly<Record<number, string>>;
   readonly counts: FoldCounts;
   readonly dedupe: DedupeSnapshot;
   readonly tables: ReadonlyArray<readonly [string, ReadonlyArray<readonly [number, readonly (string | null)[], unknown[]]>]>;
@@ -63,6 +70,7 @@ export class ReplayCheckpoints {
       views: this.#keys(),
       windowMs: this.#windowMs,
       position: { ...checkpoint.position },
+      tips: { ...checkpoint.tips },
       counts: { ...checkpoint.counts },
       dedupe: checkpoint.dedupe.snapshot(),
       tables: [...checkpoint.tables].map(([key, table]) => [key, [...table.rows.values()].map((r) => [r.bucket, r.dims, r.states] as const)]),
@@ -107,7 +115,7 @@ export class ReplayCheckpoints {
       if (!table) return { problem: `the checkpoint holds an unknown view ${key}` };
       for (const [bucket, dims, states] of rows) table.group(bucket, dims).states.splice(0, states.length, ...states);
     }
-    return { checkpoint: { position: stored.position, counts: stored.counts, dedupe: DedupeState.restore(stored.dedupe), tables } };
+    return { checkpoint: { position: stored.position, tips: stored.tips ?? {}, counts: stored.counts, dedupe: DedupeState.restore(stored.dedupe), tables } };
   }
 
   async remove(): Promise<void> {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { BraidError } from '../shared/errors.js';
 import { JobRegistry, type JobContext, type JobInfo } from '../shared/jobs.js';
@@ -127,11 +128,16 @@ export class Replayer {
     // replay decides where it starts (its position pins it from then on).
     this.#reading = {};
     const checkpoints = checkpointDir ? new ReplayCheckpoints(checkpointDir, views, dedupeWindowMs) : undefined;
-    const resumed = checkpoints ? await checkpoints.load(P).catch((err: unknown) => {
-      this.#reading = undefined;
-      throw err;
-    }) : {};
-    const from = resumed.checkpoint;
+    const resumed = checkpoints
+      ? await checkpoints
+          .load(P)
+          .then(async (r) => (r.checkpoint && !(await sameLog(log, r.checkpoint.position, r.checkpoint.tips)) ? { problem: 'the checkpoint is of another log (its last records differ)' } : r))
+          .catch((err: unknown) => {
+            this.#reading = undefined;
+            throw err;
+          })
+      : {};
+    const from = 'checkpoint' in resumed ? resumed.checkpoint : undefined;
     if (from) logger?.info({ id: job.id, from: from.position, target: P }, 'replay: going on from its checkpoint');
     else if (checkpoints) logger?.debug({ id: job.id, why: resumed.problem }, 'replay: from offset 0');
     const { dedupeSkewMs, archived } = this.#options;
@@ -144,8 +150,9 @@ export class Replayer {
     let records = first;
     let checkpoint: ReplayProgress['checkpoint'];
     let sinceCheckpoint = 0;
+    const tips: Record<number, string> = from ? { ...from.tips } : {};
     const save = async () => {
-      const bytes = await checkpoints!.save({ position, counts, dedupe: folder.dedupe, tables });
+      const bytes = await checkpoints!.save({ position, tips, counts, dedupe: folder.dedupe, tables });
       checkpoint = { position: { ...position }, bytes };
       sinceCheckpoint = 0;
     };
@@ -154,6 +161,11 @@ export class Replayer {
       records += batch.length;
       sinceCheckpoint += batch.length;
       for (const r of batch) position[r.partition] = r.offset + 1;
+      if (checkpoints) {
+        const last = new Map<number, LogRecord>();
+        for (const r of batch) last.set(r.partition, r);
+        for (const [p, r] of last) tips[p] = tipOf(r);
+      }
       if (checkpoints && sinceCheckpoint >= checkpointRecords && !job.signal.aborted) await save();
       const rate = (records - first) / Math.max((Date.now() - started) / 1000, 0.001);
       job.update({
@@ -230,4 +242,33 @@ export class Replayer {
   async close(): Promise<void> {
     await this.#replays.close();
   }
+}
+
+/** What a checkpoint remembers of a record: the SHA-256 of its offset and value. */
+function tipOf(r: Pick<LogRecord, 'offset' | 'value'>): string {
+  return createHash('sha256').update(String(r.offset)).update(r.value).digest('hex');
+}
+
+/**
+ * Whether the log holds, just below `position`, the records a checkpoint ended with. A
+ * partition whose record there the log no longer holds (log.retention) is not checked.
+ */
+async function sameLog(log: EventLog, position: Position, tips: Readonly<Record<number, string>>): Promise<boolean> {
+  const start = await log.startPosition();
+  const from: Position = {};
+  const until: Position = {};
+  for (const [p, o] of Object.entries(position)) {
+    const partition = Number(p);
+    if (o > 0 && o - 1 >= (start[partition] ?? 0)) {
+      from[partition] = o - 1;
+      until[partition] = o;
+    }
+  }
+  if (Object.keys(until).length === 0) return true;
+  const end = await log.endPosition();
+  for (const [p, o] of Object.entries(until)) if ((end[Number(p)] ?? 0) < o) return false;
+  for await (const batch of log.read({ from, until })) {
+    for (const r of batch) if (tips[r.partition] !== undefined && tips[r.partition] !== tipOf(r)) return false;
+  }
+  return true;
 }

@@ -127,6 +127,16 @@ describe('resumable replays', () => {
     expect(otherWindow.info.progress.resumedFrom).toBeUndefined();
   });
 
+  it('does not go on from a checkpoint of another log made anew under the same data directory', async () => {
+    await append(4_000, 9);
+    await replay({ checkpoints: true });
+    await rm(logDir, { recursive: true, force: true });
+    await append(5_000, 10); // other events, as many records or more
+    const again = await replay({ checkpoints: true });
+    expect(again.info.progress.resumedFrom).toBeUndefined();
+    expectSameAnswer(again, await replay({ checkpoints: false }));
+  });
+
   it('a later replay goes on from where the last one ended', async () => {
     await append(5_000, 7);
     const first = await replay({ checkpoints: true });
