@@ -96,6 +96,7 @@ class Clients {
   }
 
   async #loop(): Promise<void> {
+    let resentOnce = false;
     while (this.#running) {
       const url = this.url;
       if (!url) {
@@ -103,9 +104,10 @@ class Clients {
         continue;
       }
       // Clients also resend answered batches (a timeout on their side): retries the log must
-      // hold and dedupe must drop. Each resends its first answered batch once, so every run
-      // has some, and then one in twenty at random.
-      const resend = this.#answered.length > 0 && (this.#answered.length === 1 || this.#rng.chance(0.05));
+      // hold and dedupe must drop. Each client resends an answered batch once as soon as there
+      // is one, so every run has some, and then one in twenty at random.
+      const resend = this.#answered.length > 0 && (!resentOnce || this.#rng.chance(0.05));
+      if (resend) resentOnce = true;
       const batch =
         this.#unanswered.shift() ?? (resend ? this.#rng.pick(this.#answered) : Array.from({ length: 10 }, () => this.#events.next(Date.now())));
       let status = 0;
