@@ -41,10 +41,12 @@ export class AuditTrail {
     const secret = config.audit.secret ?? (await keptSecret(config.dataDir, logger));
     // One chain per process: the host and the data directory name it (several processes can share the Kafka trail).
     const writer = `${hostname()}:${sha256Hex(Buffer.from(path.resolve(config.dataDir), 'utf8')).slice(0, 12)}`;
-    const trail = new AuditTrail(log, await AuditLog.open({ log, writer }), secret, new AnomalyDetector(config.audit.anomalies));
-    // The detectors' windows are an hour at most: the last hour of the trail fills them again after a restart.
+    // The detectors' windows are an hour at most: the last hour of the trail fills them again
+    // after a restart, in the same pass that finds this writer's head.
+    const anomalies = new AnomalyDetector(config.audit.anomalies);
     const since = Date.now() - 3_600_000;
-    await trail.query({ from: since, limit: 0, offset: 0, each: (e) => trail.anomalies.observe(e) });
+    const chain = await AuditLog.open({ log, writer, onEntry: (e) => (Date.parse(e.at) >= since ? anomalies.observe(e) : undefined) });
+    const trail = new AuditTrail(log, chain, secret, anomalies);
     await trail.record({ action: 'start', actor: 'system', outcome: 'ok', details: { configDigest: configDigest(config), mode: config.mode, log: config.log.kind } });
     return trail;
   }
@@ -68,8 +70,8 @@ export class AuditTrail {
     return verifyAudit(this.log);
   }
 
-  /** Entries matching `q`, oldest first, paged; `total` is every match (`each` sees every match). Reads the trail from its start (bounded by `limit` only in what it returns). */
-  async query(q: AuditQuery & { each?: (e: AuditEntry) => void }): Promise<{ entries: AuditEntry[]; total: number }> {
+  /** Entries matching `q`, oldest first, paged; `total` is every match. Reads the trail from its start (bounded by `limit` only in what it returns). */
+  async query(q: AuditQuery): Promise<{ entries: AuditEntry[]; total: number }> {
     const entries: AuditEntry[] = [];
     let total = 0;
     for await (const batch of this.log.read({ until: await this.log.endPosition() })) {
@@ -77,7 +79,6 @@ export class AuditTrail {
         const e = JSON.parse(r.value.toString('utf8')) as AuditEntry;
         const t = Date.parse(e.at);
         if ((q.from !== undefined && t < q.from) || (q.to !== undefined && t >= q.to) || (q.action && e.action !== q.action) || (q.actor && e.actor !== q.actor)) continue;
-        q.each?.(e);
         if (total >= q.offset && entries.length < q.limit) entries.push(e);
         total++;
       }

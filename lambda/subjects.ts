@@ -1,6 +1,7 @@
 import { readSubjectArchived, type Archiver } from '../batch/archive/index.js';
 import { decodeEvent } from '../shared/events/index.js';
 import type { EventLog, Position } from '../shared/log/types.js';
+import { DedupeState } from '../speed/dedupe.js';
 
 /** One stored event of a subject, as `GET /v1/subjects/{subject}/events` exports it. */
 export interface SubjectEvent {
@@ -21,6 +22,8 @@ export interface SubjectSources {
   /** the archive; absent (kappa mode, or no archive role here): the log alone is read from 0 */
   readonly archiver?: Archiver;
   readonly dedupeWindowMs: number;
+  /** dedupe.skew (the speed layer's) */
+  readonly dedupeSkewMs?: number;
 }
 
 /**
@@ -66,7 +69,7 @@ export async function subjectEvents(sources: SubjectSources, subject: string): P
     const sameIds = [...archived.sameIds];
     const ids = new Set(out.map((e) => `${e.partition}\u0000${e.id}`));
     for (const t of tail) if (ids.has(`${t.partition}\u0000${t.id}`)) sameIds.push(t);
-    const counted = countedOffsets(sameIds, sources.dedupeWindowMs);
+    const counted = countedOffsets(sameIds, sources.dedupeWindowMs, sources.dedupeSkewMs);
     out.sort((a, b) => a.partition - b.partition || a.offset - b.offset);
     return out.map((e) => ({ ...e, counted: counted.has(`${e.partition}:${e.offset}`) }));
   } finally {
@@ -74,24 +77,16 @@ export async function subjectEvents(sources: SubjectSources, subject: string): P
   }
 }
 
-/** The dedupe rule (contract §3) over records sharing (partition, id): the `partition:offset` of those that count. */
-function countedOffsets(records: ReadonlyArray<{ partition: number; offset: number; appendTime: number; id: string }>, windowMs: number): Set<string> {
-  const groups = new Map<string, Array<{ partition: number; offset: number; appendTime: number }>>();
-  for (const r of records) {
-    const k = `${r.partition}\u0000${r.id}`;
-    let g = groups.get(k);
-    if (!g) groups.set(k, (g = []));
-    g.push(r);
-  }
+/**
+ * Which of `records` count: the speed layer's own dedupe state (speed/dedupe.ts) over them in
+ * offset order per partition. The rule only compares records sharing (partition, id), and
+ * these are all the records that share one with the subject's; answers `partition:offset`.
+ */
+function countedOffsets(records: ReadonlyArray<{ partition: number; offset: number; appendTime: number; id: string }>, windowMs: number, skewMs?: number): Set<string> {
+  const dedupe = new DedupeState({ windowMs, ...(skewMs === undefined ? {} : { skewMs }) });
   const counted = new Set<string>();
-  for (const g of groups.values()) {
-    g.sort((a, b) => a.offset - b.offset);
-    let latest = -Infinity;
-    for (const r of g) {
-      const duplicate = latest !== -Infinity && (windowMs === Infinity || latest >= r.appendTime - windowMs);
-      if (!duplicate) counted.add(`${r.partition}:${r.offset}`);
-      latest = Math.max(latest, r.appendTime);
-    }
+  for (const r of [...records].sort((a, b) => a.partition - b.partition || a.offset - b.offset)) {
+    if (!dedupe.check(r.partition, r.id, r.appendTime)) counted.add(`${r.partition}:${r.offset}`);
   }
   return counted;
 }

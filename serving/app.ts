@@ -104,7 +104,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (config.audit.enabled) registerAuditHooks(app, () => node.audit);
     const audit = () => role(node.audit, config.audit.enabled ? 'the audit trail is still opening; retry shortly' : 'the audit trail is off (audit.enabled)');
     const subjects = (subject: string) =>
-      subjectEvents({ log: role(deps.log.current(), 'the log is not open yet; retry shortly'), ...(node.archiver ? { archiver: node.archiver } : {}), dedupeWindowMs: config.dedupeWindowMs }, subject);
+      subjectEvents({ log: role(deps.log.current(), 'the log is not open yet; retry shortly'), ...(node.archiver ? { archiver: node.archiver } : {}), dedupeWindowMs: config.dedupeWindowMs, dedupeSkewMs: config.dedupeSkewMs }, subject);
     admin.push(auditRoutes(audit, subjects));
     // Queries rest between their slices while an ingest request is being read or appended.
     let ingesting = 0;

@@ -150,8 +150,12 @@ export class Replayer {
     let records = first;
     let checkpoint: ReplayProgress['checkpoint'];
     let sinceCheckpoint = 0;
+    // The last record folded per partition: hashed into the checkpoint's tips when one is written.
     const tips: Record<number, string> = from ? { ...from.tips } : {};
+    const lastRecord = new Map<number, LogRecord>();
     const save = async () => {
+      for (const [p, r] of lastRecord) tips[p] = tipOf(r);
+      lastRecord.clear();
       const bytes = await checkpoints!.save({ position, tips, counts, dedupe: folder.dedupe, tables });
       checkpoint = { position: { ...position }, bytes };
       sinceCheckpoint = 0;
@@ -160,11 +164,9 @@ export class Replayer {
       folder.fold(batch, tables, counts);
       records += batch.length;
       sinceCheckpoint += batch.length;
-      for (const r of batch) position[r.partition] = r.offset + 1;
-      if (checkpoints) {
-        const last = new Map<number, LogRecord>();
-        for (const r of batch) last.set(r.partition, r);
-        for (const [p, r] of last) tips[p] = tipOf(r);
+      for (const r of batch) {
+        position[r.partition] = r.offset + 1;
+        if (checkpoints) lastRecord.set(r.partition, r);
       }
       if (checkpoints && sinceCheckpoint >= checkpointRecords && !job.signal.aborted) await save();
       const rate = (records - first) / Math.max((Date.now() - started) / 1000, 0.001);

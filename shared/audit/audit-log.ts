@@ -57,6 +57,8 @@ export interface AuditLogOptions {
   readonly log: EventLog;
   /** this process's name in the trail (default `default`): its entries chain among themselves */
   readonly writer?: string;
+  /** sees every stored entry while `open` reads the trail for the head (one pass for both) */
+  readonly onEntry?: (entry: AuditEntry) => void;
   readonly now?: () => number;
 }
 
@@ -93,7 +95,7 @@ export class AuditLog {
     const { log } = options;
     if (log.partitions !== 1) throw new Error(`the audit log needs one partition (it has ${log.partitions}): its entries have one order`);
     const writer = options.writer ?? 'default';
-    return new AuditLog(log, writer, await headOf(log, writer), options.now ?? Date.now);
+    return new AuditLog(log, writer, await headOf(log, writer, options.onEntry), options.now ?? Date.now);
   }
 
   /** Appends one entry; resolves once it is durable. Entries link in call order. */
@@ -155,11 +157,12 @@ export class AuditLog {
 }
 
 /** A writer's head in the trail: the seq and hash its next entry links to. */
-async function headOf(log: EventLog, writer: string): Promise<{ seq: number; prev: string }> {
+async function headOf(log: EventLog, writer: string, onEntry?: (entry: AuditEntry) => void): Promise<{ seq: number; prev: string }> {
   let head = { seq: 0, prev: GENESIS };
   for await (const batch of log.read({ until: await log.endPosition() })) {
     for (const r of batch) {
       const e = JSON.parse(r.value.toString('utf8')) as Partial<AuditEntry>;
+      onEntry?.(e as AuditEntry);
       if (e.writer === writer && typeof e.seq === 'number') head = { seq: e.seq + 1, prev: sha256Hex(r.value) };
     }
   }

@@ -50,6 +50,8 @@ export interface Cursor {
   /** Bytes already read from the segment file, starting at `chunkStart`. */
   chunk: Buffer;
   chunkStart: number;
+  /** how much to read from the file at once (default readChunkBytes): a single-record probe reads less */
+  chunkBytes?: number;
 }
 
 interface Segment {
@@ -258,7 +260,8 @@ export class Partition {
     while (lo < hi) {
       const mid = Math.floor((lo + hi) / 2);
       const out: LogRecord[] = [];
-      await this.read(newCursor(mid), mid + 1, 1, out);
+      // One record a probe: read from its index entry, not a whole read chunk.
+      await this.read({ ...newCursor(mid), chunkBytes: this.options.indexIntervalBytes }, mid + 1, 1, out);
       if (out[0]!.appendTime >= time) hi = mid;
       else lo = mid + 1;
     }
@@ -315,7 +318,7 @@ export class Partition {
     if (decoded.status === 'short') {
       const length = Math.min(
         segment.size - cursor.position,
-        Math.max(this.options.readChunkBytes, declaredFrameBytes(cursor.chunk, rel)),
+        Math.max(cursor.chunkBytes ?? this.options.readChunkBytes, declaredFrameBytes(cursor.chunk, rel)),
       );
       cursor.chunk = await readAt(segment.path, length, cursor.position);
       cursor.chunkStart = cursor.position;
