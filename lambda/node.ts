@@ -15,6 +15,8 @@ import { Replayer } from '../speed/replay.js';
 import { needsRecompute, servedOlderDefinitions } from './evolution.js';
 import { HandOff } from './handoff.js';
 import { AuditTrail } from './audit-trail.js';
+import { Erasures } from './erasure.js';
+import { withArchive } from './history.js';
 import { Retention } from './retention.js';
 import { Schedules } from './schedules.js';
 import { LambdaSources } from './sources.js';
@@ -37,6 +39,8 @@ export class BraidNode {
   speed: SpeedLayer | undefined;
   replayer: Replayer | undefined;
   verifier: Verifier | undefined;
+  /** data-subject erasures (lambda/erasure.ts): in mode lambda, in the process with the archive and batch roles */
+  erasures: Erasures | undefined;
   /** which state answers each query source */
   readonly sources: LambdaSources;
   /** the event loop's slices, shared by queries and the speed layer's compaction (shared/async.ts) */
@@ -176,7 +180,8 @@ export class BraidNode {
     }
     if (roles.speed) {
       this.speed = new SpeedLayer({
-        log,
+        // Warmed from the archive below the log's start (what retention or an erasure deleted).
+        log: this.archiver ? withArchive(log, this.archiver) : log,
         // View evolution: the speed layer folds the definitions still served too.
         views: [...this.views, ...older],
         maxDedupeBytes: parseSize(config.speed.maxDedupeMemory),
@@ -203,7 +208,7 @@ export class BraidNode {
       const batchRunner = this.batch;
       const replayer = this.replayer;
       this.retention = new Retention({
-        log,
+        log: withArchive(log, archiver),
         retentionMs: config.retentionMs,
         dedupeWindowMs: config.dedupeWindowMs,
         dedupeSkewMs: config.dedupeSkewMs,
@@ -229,6 +234,26 @@ export class BraidNode {
         for (const listener of this.#verificationListeners) listener(v);
         const mismatches = v.views.reduce((n, x) => n + x.mismatchingRows, 0);
         this.#audited({ action: 'verification', actor: v.trigger === 'schedule' ? 'schedule' : 'system', outcome: v.state === 'succeeded' ? 'ok' : 'failed', details: { id: v.id, trigger: v.trigger, mismatchingRows: mismatches } });
+      });
+    }
+    if (this.archiver && this.batch) {
+      const audit = this.audit;
+      this.erasures = await Erasures.open({
+        dir: path.join(config.dataDir, 'erasures'),
+        log,
+        archiver: this.archiver,
+        batch: this.batch,
+        speed: () => this.speed,
+        replayer: this.replayer,
+        ...(audit ? { pseudonym: (subject: string) => audit.pseudonym(subject) } : {}),
+        onFinished: (job) =>
+          this.#audited({
+            action: 'erasure',
+            actor: 'system',
+            outcome: job.state === 'completed' ? 'ok' : 'failed',
+            details: { id: job.id, subject: job.subject, state: job.state, archived: job.progress.stores.archive.records ?? null, logged: job.progress.stores.log.records ?? null },
+          }),
+        logger: this.#logger.child({ component: 'erasure' }),
       });
     }
     const batch = this.batch;
@@ -271,6 +296,7 @@ export class BraidNode {
 
   async close(): Promise<void> {
     await this.#schedules.stop();
+    await this.erasures?.close();
     await this.retention?.stop();
     // Replays first: a verification waits for its replay, and ends (failed) when it stops.
     await this.replayer?.close();

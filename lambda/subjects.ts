@@ -1,5 +1,5 @@
 import { readSubjectArchived, type Archiver } from '../batch/archive/index.js';
-import { decodeEvent } from '../shared/events/index.js';
+import { decodeEvent, isErased } from '../shared/events/index.js';
 import type { EventLog, Position } from '../shared/log/types.js';
 import { DedupeState } from '../speed/dedupe.js';
 
@@ -48,7 +48,7 @@ export async function subjectEvents(sources: SubjectSources, subject: string): P
       for (const r of batch) {
         const event = decodeEvent(r.value);
         tail.push({ partition: r.partition, offset: r.offset, appendTime: r.appendTime, id: event.id });
-        if (r.key === subject) fromLog.push({ ...event, partition: r.partition, offset: r.offset, appendTime: r.appendTime });
+        if (r.key === subject && !isErased(event)) fromLog.push({ ...event, partition: r.partition, offset: r.offset, appendTime: r.appendTime });
       }
     }
     // The archive: the subject's records, and the records sharing an id with any of the

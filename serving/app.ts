@@ -17,6 +17,7 @@ import { Ingestor } from './ingest/ingestor.js';
 import { createIngestMetrics, createQueryMetrics, registerRoleMetrics } from './metrics/index.js';
 import { QueryService } from './query/service.js';
 import { subjectEvents } from '../lambda/subjects.js';
+import { erasureRoutes } from './routes/erasures.js';
 import { registerAuditHooks } from './audit.js';
 import { auditRoutes } from './routes/audit.js';
 import { batchReadRoutes, batchWriteRoutes } from './routes/batch.js';
@@ -106,6 +107,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const subjects = (subject: string) =>
       subjectEvents({ log: role(deps.log.current(), 'the log is not open yet; retry shortly'), ...(node.archiver ? { archiver: node.archiver } : {}), dedupeWindowMs: config.dedupeWindowMs, dedupeSkewMs: config.dedupeSkewMs }, subject);
     admin.push(auditRoutes(audit, subjects));
+    const erasures = () =>
+      role(
+        node.erasures,
+        node.mode === 'kappa'
+          ? 'erasure needs mode lambda (the archive is the record it rewrites); mode kappa cannot erase yet'
+          : 'erasure runs in the process with the archive and batch roles, once they are open; send it there, or retry shortly',
+      );
+    admin.push(erasureRoutes(erasures, (subject) => node.audit?.pseudonym(subject) ?? null));
     // Queries rest between their slices while an ingest request is being read or appended.
     let ingesting = 0;
     app.addHook('onRequest', async (request, reply) => {

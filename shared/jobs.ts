@@ -169,6 +169,17 @@ export class JobRegistry<Info extends JobInfo, Result = undefined> {
     return () => this.#listeners.delete(listener);
   }
 
+  /**
+   * Aborts the running jobs with `reason`, waits for them to end, and forgets what every
+   * job produced (records stay): what an erasure does to results that may hold its subject.
+   */
+  async cancelAndForget(reason: unknown): Promise<void> {
+    const running = [...this.#entries.values()].filter((e) => e.info.finishedAt === undefined);
+    for (const e of running) e.abort.abort(reason);
+    await Promise.all(running.map((e) => e.done));
+    for (const e of this.#entries.values()) e.result = undefined;
+  }
+
   /** Refuses new jobs, aborts the running ones with `reason` and waits for them to end. */
   async close(reason?: unknown): Promise<void> {
     this.#closed = true;

@@ -236,6 +236,19 @@ export class Replayer {
     return { info, tables: this.#replays.result(id) };
   }
 
+  /**
+   * After an erasure rewrote the stores: stops a running replay, deletes the checkpoint and
+   * forgets every replay's tables (they were folded from records now erased), so the next
+   * replay reads the rewritten log and archive from offset 0; `source=kappa` answers again
+   * once one has run.
+   */
+  async forget(): Promise<void> {
+    await this.#replays.cancelAndForget(new BraidError('run_in_progress', 'an erasure stopped this replay: its records changed; start another'));
+    this.#latest = undefined;
+    const { checkpointDir, views, dedupeWindowMs } = this.#options;
+    if (checkpointDir) await new ReplayCheckpoints(checkpointDir, views, dedupeWindowMs).remove();
+  }
+
   /** The latest replay that succeeded: what `source=kappa` answers from. */
   latest(): Replay | undefined {
     return this.#latest;

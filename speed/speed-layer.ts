@@ -255,6 +255,24 @@ export class SpeedLayer {
   }
 
   /**
+   * Builds the whole state again from the serving version, dedupe state included, and swaps it
+   * in: after an erasure, so that nothing read before the log was rewritten stays (not in the
+   * aggregates, nor an erased id that could make a later event a duplicate). The current pair
+   * answers meanwhile. Waits for a rebuild already going, then does its own; rejects when it fails.
+   */
+  async rebuildNow(): Promise<void> {
+    await this.#rebuilding?.catch(() => undefined);
+    if (this.#closed) return;
+    const base = this.#options.base();
+    const run = this.#rebuild(base);
+    this.#rebuilding = run.catch(() => undefined).finally(() => {
+      if (this.#rebuilding === tracked) this.#rebuilding = undefined;
+    });
+    const tracked = this.#rebuilding;
+    await run;
+  }
+
+  /**
    * The paired version and the sealed segments after its S, as one pair, up to the current
    * position (the live segment is sealed first, so every table is immutable and the answer
    * misses nothing folded); undefined while not ready.
@@ -364,7 +382,7 @@ export class SpeedLayer {
     );
   }
 
-  async #rebuild(version: BatchVersion): Promise<void> {
+  async #rebuild(version: BatchVersion | undefined): Promise<void> {
     // Stop tailing so the rebuilt state can take over at a known position.
     this.#tail?.abort();
     await this.#tailDone;

@@ -444,7 +444,62 @@ export class Archiver {
   }
 
   #plan(): CompactionPlan | undefined {
+    // An erasure rewrites files in place of the ones listed: a merge beside it could bring back what it erases.
+    if (this.#erasing > 0) return undefined;
     return planCompaction(this.#manifest.files, this.#options);
+  }
+
+  #erasing = 0;
+
+  /**
+   * Makes a subject's archived records below offset `until` of its partition erased events
+   * (shared/events/erased.ts) and returns how many there were: each file holding some is
+   * written again under its next name (`rewrite`), listed in place of the old one, which is
+   * deleted once no lease holds it (as after a compaction). Waits for a running compaction
+   * and starts none meanwhile; runs between flushes. A crash leaves the old file listed (the
+   * new one is a leftover the next start deletes) or the new one: run it again. Records the
+   * archive does not hold yet are not reached: wait for it to cover `until` first.
+   */
+  async erase(subject: string, partition: number, until: number): Promise<{ records: number; files: number; last: number | undefined }> {
+    if (this.#state === 'failed') throw this.#lastError;
+    this.#erasing++;
+    try {
+      await this.#compacting;
+      const run = this.#flushing.then(async () => {
+        const candidates = this.#manifest.files.filter((f) => f.partition === partition && f.from < until);
+        if (candidates.length === 0) return { records: 0, files: 0, last: undefined };
+        const found = await this.#writer.subjectRows(candidates.map((f) => this.#absolute(f)), subject, until);
+        let records = 0;
+        let files = 0;
+        let last: number | undefined;
+        for (const file of candidates) {
+          const source = this.#absolute(file);
+          const hit = found.get(source);
+          if (!hit) continue;
+          const rewrite = (file.rewrite ?? 0) + 1;
+          const next = { ...file, rewrite, path: fileName(file.partition, file.from, file.to, rewrite) };
+          const written = await this.#writeFile(this.#absolute(next), (temp) => this.#writer.redact(source, temp, subject, until, file.records));
+          await this.#commit((m) => {
+            if (!m.files.some((f) => f.path === file.path)) throw new BraidError('internal', `archive: ${file.path} changed while an erasure rewrote it`);
+            return { ...m, files: m.files.map((f) => (f.path === file.path ? { ...next, ...written } : f)) };
+          });
+          this.#obsolete.add(source);
+          records += hit.rows;
+          files++;
+          last = Math.max(last ?? -1, hit.last);
+        }
+        await this.#collectGarbage();
+        return { records, files, last };
+      });
+      this.#flushing = run.then(
+        () => undefined,
+        () => undefined,
+      );
+      return await run;
+    } finally {
+      this.#erasing--;
+      this.#compactInBackground();
+    }
   }
 
   /** Merges the plan's files into one and swaps it in: readers see the same records. */

@@ -5,6 +5,7 @@ import type { Position } from '../../shared/log/types.js';
  * one partition each:
  *
  *   <archiveDir>/partition=<p>/<from, 20 digits>-<to, 20 digits>.parquet     [from, to)
+ *   <archiveDir>/partition=<p>/<from>-<to>.r<n>.parquet                       the same after its n-th erasure
  *   <archiveDir>/manifest.json                                               the truth
  *
  * A file exists for readers only once the manifest lists it (written to a temp name,
@@ -40,6 +41,12 @@ export interface ArchiveFile {
   readonly maxAppendTime?: number;
   /** SHA-256 of the file, hex: checked when the archive opens and before a run or a compaction reads it */
   readonly sha256: string;
+  /**
+   * How many times an erasure rewrote the file (absent: never). Each rewrite is a new name
+   * (`….r<n>.parquet`), so a reader holding the file before it keeps reading that one
+   * under its lease, as with compaction.
+   */
+  readonly rewrite?: number;
 }
 
 export interface Manifest {
@@ -61,6 +68,6 @@ export interface ArchiveLease {
   release(): void;
 }
 
-export function fileName(partition: number, from: number, to: number): string {
-  return `partition=${partition}/${String(from).padStart(20, '0')}-${String(to).padStart(20, '0')}.parquet`;
+export function fileName(partition: number, from: number, to: number, rewrite?: number): string {
+  return `partition=${partition}/${String(from).padStart(20, '0')}-${String(to).padStart(20, '0')}${rewrite ? `.r${rewrite}` : ''}.parquet`;
 }

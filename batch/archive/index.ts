@@ -7,5 +7,5 @@ export type { ArchiveFile, ArchiveLease, Manifest } from './format.js';
 export { MANIFEST_FILE, readManifest, positionOf, checkManifest } from './manifest.js';
 export { planCompaction } from './compaction.js';
 export type { CompactionPlan, CompactionPolicy } from './compaction.js';
-export { readArchived, readSubjectArchived } from './reader.js';
+export { firstArchivedAt, readArchived, readSubjectArchived } from './reader.js';
 export type { SubjectArchive } from './reader.js';

@@ -82,7 +82,8 @@ export function checkManifest(value: unknown, where: string, unsealed = false): 
     if (!(unsealed && f.sha256 === undefined) && !(typeof f.sha256 === 'string' && /^[0-9a-f]{64}$/.test(f.sha256))) {
       throw corrupt(where, `${what}.sha256 is ${JSON.stringify(f.sha256)}`);
     }
-    if (f.path !== fileName(partition, from, to)) throw corrupt(where, `${what}.path is ${JSON.stringify(f.path)}, not ${fileName(partition, from, to)}`);
+    if (f.rewrite !== undefined && !(Number.isSafeInteger(f.rewrite) && f.rewrite > 0)) throw corrupt(where, `${what}.rewrite is ${JSON.stringify(f.rewrite)}`);
+    if (f.path !== fileName(partition, from, to, f.rewrite)) throw corrupt(where, `${what}.path is ${JSON.stringify(f.path)}, not ${fileName(partition, from, to, f.rewrite)}`);
     if (partition < lastPartition) throw corrupt(where, `${what} is out of order (partition ${partition} after ${lastPartition})`);
     if (from !== next[partition]) {
       const problem = from > next[partition]! ? 'a gap' : 'an overlap';

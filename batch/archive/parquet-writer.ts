@@ -1,7 +1,8 @@
 import { mkdir } from 'node:fs/promises';
-import { BIGINT, DuckDBDataChunk, DuckDBInstance, INTEGER, VARCHAR } from '@duckdb/node-api';
+import { BIGINT, DuckDBDataChunk, DuckDBInstance, INTEGER, LIST, VARCHAR, listValue } from '@duckdb/node-api';
 import type { DuckDBConnection, DuckDBType, DuckDBValue } from '@duckdb/node-api';
 import { BraidError } from '../../shared/errors.js';
+import { ERASED_TYPE } from '../../shared/events/index.js';
 import { ARCHIVE_COLUMNS } from './format.js';
 import { notAnEvent, type ArchiveRow } from './row.js';
 
@@ -92,6 +93,46 @@ export class ParquetWriter {
     // hive_partitioning off: DuckDB would otherwise take `partition` from the directory name (as BIGINT).
     const query = `(SELECT * FROM read_parquet([${sources.map(literal).join(', ')}], hive_partitioning = false))`;
     await this.#copy(this.#merges, query, target, records);
+  }
+
+  /**
+   * Per file of `sources`, how many of its rows are the subject's (`coalesce(key, id)`) below
+   * offset `until`, and the last such offset: what an erasure rewrites. On the merges'
+   * connection (an erasure runs while no compaction does).
+   */
+  async subjectRows(sources: readonly string[], subject: string, until: number): Promise<Map<string, { rows: number; last: number }>> {
+    const result = await this.#merges.runAndReadAll(
+      `SELECT filename, count(*), max("offset") FROM read_parquet($files, hive_partitioning = false, filename = true)
+       WHERE coalesce(key, id) = $subject AND "offset" < $until GROUP BY filename`,
+      { files: listValue([...sources]), subject, until: BigInt(until) },
+      { files: LIST(VARCHAR), subject: VARCHAR, until: BIGINT },
+    );
+    return new Map(result.getRows().map(([file, rows, last]) => [file as string, { rows: Number(rows), last: Number(last) }]));
+  }
+
+  /**
+   * Writes `source` again to `target` with the subject's rows below `until` made erased
+   * events in place (shared/events/erased.ts: id '', type '!', time 0, no key, no data): the
+   * same rows in the same order otherwise, as the embedded log's erased records archive.
+   */
+  async redact(source: string, target: string, subject: string, until: number, records: number): Promise<void> {
+    const connection = this.#merges;
+    await connection.run(
+      `CREATE OR REPLACE TEMP TABLE redacted AS
+       SELECT partition, "offset", append_time,
+              CASE WHEN erased THEN '' ELSE id END AS id, CASE WHEN erased THEN '${ERASED_TYPE}' ELSE type END AS type,
+              CASE WHEN erased THEN 0::BIGINT ELSE time END AS time, CASE WHEN erased THEN NULL ELSE key END AS key,
+              CASE WHEN erased THEN NULL ELSE data END AS data
+       FROM (SELECT *, coalesce(key, id) = $subject AND "offset" < $until AS erased FROM read_parquet($file, hive_partitioning = false))
+       ORDER BY "offset"`,
+      { file: source, subject, until: BigInt(until) },
+      { file: VARCHAR, subject: VARCHAR, until: BIGINT },
+    );
+    try {
+      await this.#copy(connection, 'redacted', target, records);
+    } finally {
+      await connection.run('DROP TABLE IF EXISTS redacted');
+    }
   }
 
   /** Cancels a running merge (it rejects); flushes are left to finish. */

@@ -112,3 +112,28 @@ export async function readSubjectArchived(
     instance.closeSync();
   }
 }
+
+/**
+ * The first archived offset of `partition` below `below` whose record was appended at or after
+ * `time`, or undefined when none was: `offsetsAt` for the part of a partition the log no
+ * longer holds. Reads only the files whose latest append time reaches `time`.
+ */
+export async function firstArchivedAt(lease: Pick<ArchiveLease, 'files' | 'paths'>, partition: number, time: number, below: number): Promise<number | undefined> {
+  const files = lease.files.flatMap((f, i) => (f.partition === partition && f.from < below && (f.maxAppendTime ?? Infinity) >= time ? [lease.paths[i]!] : []));
+  if (files.length === 0) return undefined;
+  const instance = await DuckDBInstance.create(':memory:', { threads: '1' });
+  const connection = await instance.connect();
+  try {
+    const [row] = (
+      await connection.runAndReadAll(
+        `SELECT min("offset") FROM read_parquet($files, hive_partitioning = false) WHERE partition = $partition AND append_time >= $time AND "offset" < $below`,
+        { files: listValue(files), partition, time: BigInt(Math.floor(time)), below: BigInt(below) },
+        { files: LIST(VARCHAR), partition: INTEGER, time: BIGINT, below: BIGINT },
+      )
+    ).getRows();
+    return row?.[0] === null || row?.[0] === undefined ? undefined : Number(row[0] as bigint);
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+  }
+}

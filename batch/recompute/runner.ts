@@ -32,8 +32,8 @@ import {
   type VersionManifest,
 } from './versions.js';
 
-/** startup: braid started with view definitions the serving version was not computed with */
-export const RunTriggers = ['schedule', 'api', 'cli', 'startup'] as const;
+/** startup: braid started with view definitions the serving version was not computed with; erasure: a data subject's erasure (lambda/erasure.ts) */
+export const RunTriggers = ['schedule', 'api', 'cli', 'startup', 'erasure'] as const;
 export type RunTrigger = (typeof RunTriggers)[number];
 
 export const RunStates = ['waiting_for_archive', 'computing', 'publishing', 'succeeded', 'failed'] as const;
@@ -147,6 +147,15 @@ export class BatchRunner {
   /** The published version, loaded; undefined before the first run succeeds. */
   current(): BatchVersion | undefined {
     return this.#current;
+  }
+
+  /**
+   * Deletes every version older than the serving one, and returns their numbers: after an
+   * erasure's full run, since they were computed from records now erased.
+   */
+  async pruneOlder(): Promise<number[]> {
+    const current = this.#current?.version;
+    return current === undefined ? [] : pruneVersions(this.#layout, current, 1);
   }
 
   /** Called after each publish, with the new version (the speed layer drops what it covers). */

@@ -69,6 +69,16 @@ export interface EventLog {
    * embedded log deletes whole segments).
    */
   deleteBefore(position: Position): Promise<Position>;
+  /**
+   * Data-subject erasure (lambda/erasure.ts): no record of `key` below `until` can be read
+   * again, and every record of another key reads the same as before (offsets kept). Resolves
+   * with the key's partition and how many of its records there were. Embedded: each becomes an
+   * erased event in place (shared/events/erased.ts), a segment rewritten whole. Kafka, which
+   * cannot rewrite: the partition is deleted up to and including the key's last record below
+   * `until`, so the records of other keys below it must be held elsewhere first (the archive).
+   * Idempotent.
+   */
+  erase(key: string, until: Position): Promise<{ partition: number; records: number }>;
   /** Batches of records in offset order per partition (partitions interleave). */
   read(options?: ReadOptions): AsyncIterable<LogRecord[]>;
   close(): Promise<void>;

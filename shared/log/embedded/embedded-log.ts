@@ -20,6 +20,11 @@ interface PendingAppend {
   reject(err: unknown): void;
 }
 
+/** Work on the files that must not overlap a commit (erasure, deletion): run between groups. */
+interface PendingTask {
+  readonly task: () => Promise<void>;
+}
+
 /** Resolved (and replaced) on every commit and at close: what waiting readers wait for. */
 interface Signal {
   readonly promise: Promise<void>;
@@ -47,7 +52,7 @@ export class EmbeddedLog implements EventLog {
   /** Torn or corrupt tails cut off when the log was opened, for the caller to log. */
   readonly recovered: readonly Recovery[];
 
-  private queue: PendingAppend[] = [];
+  private queue: Array<PendingAppend | PendingTask> = [];
   private draining: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   /** Set when a failed append could not be undone: the log must be reopened. */
@@ -130,8 +135,28 @@ export class EmbeddedLog implements EventLog {
   async deleteBefore(position: Position): Promise<Position> {
     if (this.closing) throw closedError(this.dir);
     const checked = this.checkPosition('deleteBefore', position);
-    for (const part of this.parts) if (checked[part.id] !== undefined) await part.deleteBefore(checked[part.id]!);
+    // Between commits, and never beside an erasure rewriting a segment it would delete.
+    await this.exclusive(async () => {
+      for (const part of this.parts) if (checked[part.id] !== undefined) await part.deleteBefore(checked[part.id]!);
+    });
     return this.startPosition();
+  }
+
+  async erase(key: string, until: Position): Promise<{ partition: number; records: number }> {
+    if (this.closing) throw closedError(this.dir);
+    if (typeof key !== 'string') throw new BraidError('invalid_parameter', 'erase: the key must be a string');
+    const checked = this.checkPosition('erase', until);
+    const part = this.parts[partitionFor(key, this.partitions)]!;
+    const below = checked[part.id] ?? 0;
+    let records = 0;
+    if (below > part.startOffset) {
+      await this.exclusive(async () => {
+        // The records to erase may be in the active segment, which is rewritten only once sealed.
+        if (part.endOffset > 0) await part.seal();
+        records = await part.erase(Buffer.from(key, 'utf8'), below);
+      });
+    }
+    return { partition: part.id, records };
   }
 
   /** Segment files per partition, sealed and active (for tests and status). */
@@ -202,15 +227,27 @@ export class EmbeddedLog implements EventLog {
     };
   }
 
+  /** Runs `task` alone: after the group committing now, before the next. */
+  private exclusive(task: () => Promise<void>): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ task: () => task().then(resolve, reject) });
+      this.draining ??= this.drain();
+    });
+  }
+
   private async drain(): Promise<void> {
     // Let the calls made in the same tick as the first one join its group.
     await Promise.resolve();
     while (this.queue.length > 0) {
-      const group = this.queue;
-      this.queue = [];
-      await this.commit(group).catch((err: unknown) => {
-        for (const call of group) call.reject(err);
-      });
+      // The appends up to the first task are one group; the task runs after them.
+      const at = this.queue.findIndex((q) => 'task' in q);
+      const group = (at < 0 ? this.queue.splice(0) : this.queue.splice(0, at)) as PendingAppend[];
+      if (group.length > 0) {
+        await this.commit(group).catch((err: unknown) => {
+          for (const call of group) call.reject(err);
+        });
+      }
+      if (at >= 0) await (this.queue.shift() as PendingTask).task();
     }
     this.draining = undefined;
   }

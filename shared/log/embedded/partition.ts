@@ -1,6 +1,7 @@
 import { mkdir, open, readdir, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BraidError } from '../../errors.js';
+import { erasedValue } from '../../events/erased.js';
 import type { LogRecord } from '../types.js';
 import { ignoreMissing, readAt, readFully, syncDir, unlinkIfPresent, writeFileDurably } from './files.js';
 import { decodeFrame, encodeFrameInto, FRAME_HEADER_BYTES, frameBytes, type Decoded } from './framing.js';
@@ -163,6 +164,45 @@ export class Partition {
     }
     if (removed > 0) await syncDir(this.dir);
     return this.startOffset;
+  }
+
+  /**
+   * Turns every record of `key` below `until` in the sealed segments into an erased event at
+   * the same offset and of the same length (shared/events/erased.ts: the key's bytes zeroed,
+   * the value replaced), so that positions, the sparse indexes and every other record stay as
+   * they are; returns how many it changed. A segment is rewritten whole under a temp name,
+   * synced and renamed over the old one, so a crash leaves the old segment or the new one,
+   * never a torn one (the open deletes the temp). Records in the active segment are not
+   * reached: the caller seals it first (`seal`). Readers may still yield a record they read
+   * before the rename. Idempotent: an erased record no longer has the key.
+   */
+  async erase(key: Buffer, until: number): Promise<number> {
+    let erased = 0;
+    for (const segment of this.segments.slice(0, -1)) {
+      if (segment.baseOffset >= until) break;
+      const data = await readFile(segment.path);
+      let changed = 0;
+      for (let at = 0; at < segment.size; ) {
+        const decoded = decodeFrame(data, at);
+        if (decoded.status !== 'ok') throw corrupt(segment.path, at, decoded.status === 'short' ? 'frame cut short' : decoded.reason);
+        const { record, bytes } = decoded;
+        if (record.offset >= until) break;
+        if (Buffer.byteLength(record.key, 'utf8') === key.length && Buffer.from(record.key, 'utf8').equals(key)) {
+          encodeFrameInto(data, at, { offset: record.offset, appendTime: record.appendTime, key: Buffer.alloc(key.length), value: erasedValue(record.value.length) });
+          changed++;
+        }
+        at += bytes;
+      }
+      if (changed === 0) continue;
+      await writeFileDurably(this.dir, segment.path, data.subarray(0, segment.size));
+      erased += changed;
+    }
+    return erased;
+  }
+
+  /** Seals the active segment when it holds records, so that `erase` reaches all of them. */
+  async seal(): Promise<void> {
+    if (this.current.size > 0) await this.roll();
   }
 
   /** Next offset after the last durable record. */

@@ -361,6 +361,34 @@ export class KafkaLog implements EventLog {
     return this.startPosition();
   }
 
+  /**
+   * Kafka cannot rewrite a record: erasing a key deletes its partition up to and including
+   * the key's last record below `until` (DeleteRecords), with every other record below it.
+   * The caller holds those elsewhere first (the archive: lambda/erasure.ts). The key's records
+   * are found by reading the partition from its start to `until`.
+   */
+  async erase(key: string, until: Position): Promise<{ partition: number; records: number }> {
+    this.#assertOpen();
+    if (typeof key !== 'string') throw new BraidError('invalid_parameter', 'erase: the key must be a string');
+    const partition = partitionFor(key, this.partitions);
+    const start = (await this.startPosition())[partition] ?? 0;
+    const below = Math.min(until[partition] ?? 0, (await this.endPosition())[partition] ?? 0);
+    let records = 0;
+    let last = -1;
+    if (below > start) {
+      // Every partition from its start (a read from below a start is refused); only this one has an end above it.
+      for await (const batch of this.read({ from: await this.startPosition(), until: { [partition]: below } })) {
+        for (const r of batch) {
+          if (r.partition !== partition || r.key !== key) continue;
+          records++;
+          last = r.offset;
+        }
+      }
+    }
+    if (last >= 0) await this.deleteBefore({ [partition]: last + 1 });
+    return { partition, records };
+  }
+
   read(options: ReadOptions = {}): AsyncIterable<LogRecord[]> {
     if (this.#closed) {
       return (async function* closed(): AsyncGenerator<LogRecord[]> {
