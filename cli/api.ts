@@ -1,3 +1,4 @@
+import type { ErasureInfo } from '../lambda/erasure.js';
 import { request } from 'undici';
 import { sleep } from '../shared/async.js';
 import type { RawEvent } from '../shared/demo/generator.js';
@@ -98,6 +99,15 @@ export class BraidClient {
     return lines;
   }
 
+  /** `DELETE /v1/subjects/{subject}`: the erasure job (a new one, or the one not completed yet). */
+  eraseSubject(subject: string): Promise<ErasureInfo> {
+    return this.#call('DELETE', `/v1/subjects/${encodeURIComponent(subject)}`, 202);
+  }
+
+  erasure(id: string): Promise<ErasureInfo> {
+    return this.#call('GET', `/v1/erasures/${encodeURIComponent(id)}`, 200);
+  }
+
   /** Polls a job until it has finished, telling `onUpdate` each state seen; resolves with the last. */
   async follow<J extends { id: string; finishedAt?: string }>(first: J, get: (id: string) => Promise<J>, onUpdate?: (job: J) => void): Promise<J> {
     let job = first;
@@ -109,7 +119,7 @@ export class BraidClient {
     return job;
   }
 
-  async #call<T>(method: 'GET' | 'POST', path: string, expect: number, body?: { type: string; text: string }): Promise<T> {
+  async #call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, expect: number, body?: { type: string; text: string }): Promise<T> {
     const { apiKey } = this.#options;
     const res = await request(new URL(path, this.#options.url), {
       method,

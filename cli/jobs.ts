@@ -1,4 +1,5 @@
 import type { BatchRunBody, ReplayBody, VerificationBody } from '../serving/schemas.js';
+import type { ErasureInfo } from '../lambda/erasure.js';
 import { BraidClient, type ClientOptions } from './api.js';
 import { progressBar } from './progress.js';
 
@@ -33,4 +34,20 @@ export async function runReplay(options: ClientOptions & { until?: Record<string
 export async function runVerify(options: ClientOptions): Promise<VerificationBody> {
   const client = new BraidClient(options);
   return client.follow(await client.startVerification(), (id) => client.verification(id));
+}
+
+/**
+ * `braid subject erase`: requests a subject's erasure; with `wait`, follows the job with a bar
+ * over its steps (archive, log, batch, speed, replay) until it completes or fails.
+ */
+export async function runErasure(options: ClientOptions & { readonly subject: string; readonly wait?: boolean }): Promise<ErasureInfo> {
+  const client = new BraidClient(options);
+  const first = await client.eraseSubject(options.subject);
+  if (!options.wait) return first;
+  const bar = progressBar(`erasure ${first.id.slice(0, 8)}`, first.progress.stepsTotal, 'steps');
+  try {
+    return await client.follow(first, (id) => client.erasure(id), (job) => bar.update(job.progress.stepsDone));
+  } finally {
+    bar.stop();
+  }
 }

@@ -4,7 +4,7 @@ import { startBraid } from './start.js';
 import { sendFile } from './send.js';
 import { runDemo } from './demo.js';
 import { kafkaCommand } from './kafka.js';
-import { runBatch, runReplay, runVerify } from './jobs.js';
+import { runBatch, runErasure, runReplay, runVerify } from './jobs.js';
 import { BraidClient } from './api.js';
 
 const int = (name: string) => (value: string) => {
@@ -131,6 +131,15 @@ serverCommand(subject.command('export <subject>'), 'API key with the admin scope
   .action(async (key: string, opts: { url: string; apiKey?: string }) => {
     const n = await new BraidClient(opts).subjectEvents(key, process.stdout);
     process.stderr.write(`${n} events\n`);
+  });
+
+serverCommand(subject.command('erase <subject>'), 'API key with the admin scope')
+  .description("erase every stored event of the subject from every store (a job; see GET /v1/erasures/{id})")
+  .option('--wait', 'follow the job with a progress bar until it completes')
+  .action(async (key: string, opts: { url: string; apiKey?: string; wait?: boolean }) => {
+    const job = await runErasure({ ...opts, subject: key, wait: opts.wait === true });
+    process.stdout.write(`${JSON.stringify(job, null, 2)}\n`);
+    if (job.state === 'failed') process.exitCode = 1;
   });
 
 serverCommand(program.command('replay'))

@@ -169,5 +169,19 @@ describe('braid send and braid demo', () => {
     };
     const pageViews = ta.trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.type === 'page_view');
     expect(answer.rows.reduce((n, r) => n + r.views, 0)).toBe(new Set(pageViews.map((e) => e.id)).size);
+
+    // braid subject export, then braid subject erase --wait: the subject's events are gone from the answers.
+    const sentEvents = ta.trim().split('\n').map((l) => JSON.parse(l) as { id: string; type: string; key?: string });
+    const subject = sentEvents.find((e) => e.key !== undefined && e.type === 'page_view')!.key!;
+    const ofSubject = sentEvents.filter((e) => (e.key ?? e.id) === subject);
+    const exported = await run(process.execPath, [bin, 'subject', 'export', subject, '--url', p.url]);
+    expect(exported.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { id: string }).id)).toEqual(ofSubject.map((e) => e.id));
+    const erased = await run(process.execPath, [bin, 'subject', 'erase', subject, '--wait', '--url', p.url]);
+    const job = JSON.parse(erased.stdout) as { state: string; progress: { stepsDone: number; stores: { archive: { records: number } } } };
+    expect(job).toMatchObject({ state: 'completed', progress: { stepsDone: 5, stores: { archive: { records: ofSubject.length } } } });
+    expect((await run(process.execPath, [bin, 'subject', 'export', subject, '--url', p.url])).stdout).toBe('');
+    const after = (await (await request(`${p.url}/v1/views/page_views_by_path?source=lambda&group_by=&granularity=day`)).body.json()) as { rows: Array<{ views: number }> };
+    const kept = pageViews.filter((e) => (e.key ?? e.id) !== subject);
+    expect(after.rows.reduce((n, r) => n + r.views, 0)).toBe(new Set(kept.map((e) => e.id)).size);
   });
 });

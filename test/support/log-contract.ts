@@ -194,6 +194,56 @@ export function logContract(name: string, makeLog: () => Promise<LogFixture>): v
       expect(await readRange(reopened, { from: start, until: end })).toHaveLength(kept.length);
     });
 
+    it('erases a key below a position: none of its records there can be read again, every other record it holds reads as before', async () => {
+      const victim = 'victim-key';
+      const originals = new Map<string, Buffer>();
+      const keep = async (records: Array<{ key: string; value: Buffer }>) => {
+        const appended = await log.append(records);
+        appended.forEach((a, i) => originals.set(place(a), records[i]!.value));
+        return appended;
+      };
+      for (let round = 0; round < 6; round++) {
+        await keep(Array.from({ length: 30 }, (_, i) => (i % 7 === 3 ? { key: victim, value: json({ round, i, who: victim }) } : { key: `k${i}`, value: json({ round, i, pad: 'y'.repeat(100) }) })));
+      }
+      const until = await log.endPosition();
+      const partition = partitionFor(victim, log.partitions);
+      const victims = [...originals.values()].filter((v) => v.includes('victim-key')).length;
+      // Appends while it erases, and the victim's records after `until`, stay.
+      const [erased, later] = await Promise.all([log.erase(victim, until), keep(Array.from({ length: 20 }, (_, i) => ({ key: i % 2 ? victim : `k${i}`, value: json({ later: i }) })))]);
+      expect(erased.partition).toBe(partition);
+      expect(erased.records).toBe(victims);
+      expect(victims).toBe(6 * 4);
+      const check = async (l: EventLog) => {
+        const start = await l.startPosition();
+        const records = await readRange(l, { from: start, until: await l.endPosition() });
+        for (const r of records) {
+          if (r.key === victim || r.value.includes('victim-key')) {
+            expect(r.offset, `${place(r)} of the erased key is at or after until`).toBeGreaterThanOrEqual(until[r.partition]!);
+            continue;
+          }
+          if (r.partition === partition && r.offset < until[partition]! && parse(r).id === '') continue; // an erased event in place (embedded)
+          expect(r.value.equals(originals.get(place(r))!), `${place(r)} reads as appended`).toBe(true);
+        }
+        for (const a of later) expect(records.some((r) => place(r) === place(a)), `${place(a)} appended meanwhile is there`).toBe(true);
+        // Other partitions keep every record.
+        for (let p = 0; p < l.partitions; p++) if (p !== partition) expect(start[p]).toBe(0);
+        return records;
+      };
+      const records = await check(log);
+      if (log.kind === 'embedded') {
+        // Offsets and lengths kept: each erased record is an erased event of its original length.
+        expect(records.filter((r) => r.partition === partition && r.offset < until[partition]!)).toHaveLength(until[partition]!);
+        const gone = records.filter((r) => r.partition === partition && r.offset < until[partition]! && parse(r).type === '!');
+        expect(gone).toHaveLength(erased.records);
+        for (const r of gone) expect(r.value.length).toBe(originals.get(place(r))!.length);
+      }
+      // Idempotent, and the same after a reopen.
+      expect((await log.erase(victim, until)).records).toBe(0);
+      await log.close();
+      const reopened = await fx.reopen();
+      await check(reopened);
+    });
+
     it('accepts an empty append and changes nothing', async () => {
       await log.append([{ key: 'a', value: json({ n: 1 }) }]);
       const before = await log.endPosition();
