@@ -89,7 +89,8 @@ export class AnomalyDetector {
     if (entry.action === 'auth_rejected') this.#count('failed_auth', client, t, '', false);
     else if (entry.actor !== 'anonymous' && entry.actor !== 'system' && typeof entry.details.client === 'string') this.#count('key_addresses', entry.actor, t, client, true);
     if (entry.action === 'export') this.#count('exports', 'all', t, '', false);
-    if (entry.action === 'erasure') this.#count('erasures', 'all', t, '', false);
+    // Requests, not the jobs' own entries when they end (actor `system`).
+    if (entry.action === 'erasure' && entry.actor !== 'system') this.#count('erasures', 'all', t, '', false);
   }
 
   #count(kind: AnomalyKind, about: string, t: number, v: string, distinct: boolean): void {
