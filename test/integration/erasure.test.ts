@@ -35,6 +35,7 @@ const markOf = (n: number, era: string) => `dat${n}${era}x`;
 
 describe.each(['embedded', 'kafka'] as const)('erasure on the %s log', (kind) => {
   it('erases subjects before, during a batch run and during a replay: every source equals the reference without them, and no store holds them', async () => {
+    const logLines: string[] = [];
     const t = await makeTestApp(
       {
         views: interleavingViews,
@@ -46,7 +47,7 @@ describe.each(['embedded', 'kafka'] as const)('erasure on the %s log', (kind) =>
           ? { log: { partitions: PARTITIONS, kafka: { brokers, topic: newTopic('braid-erasure'), clientId: 'braid-erasure' } } }
           : { log: { partitions: PARTITIONS, segmentSize: '16KB' } }),
       },
-      { roles: true },
+      { roles: true, logLines },
     );
     const admin = { 'x-api-key': ADMIN };
     const mirror = new LogMirror(t.log(), WINDOW_MS);
@@ -77,9 +78,10 @@ describe.each(['embedded', 'kafka'] as const)('erasure on the %s log', (kind) =>
         expect(res.statusCode, res.body).toBe(202);
         return res.json().id as string;
       };
-      const erase = async (n: number): Promise<ErasureInfo> => {
+      const erase = async (n: number, started?: () => void): Promise<ErasureInfo> => {
         const res = await t.app.inject({ method: 'DELETE', url: `/v1/subjects/${keyOf(n)}`, headers: admin });
         expect(res.statusCode, res.body).toBe(202);
+        started?.();
         const job = res.json() as ErasureInfo;
         expect(res.headers.location).toBe(`/v1/erasures/${job.id}`);
         // Idempotent: the same job while it has not completed.
@@ -146,7 +148,7 @@ describe.each(['embedded', 'kafka'] as const)('erasure on the %s log', (kind) =>
       // 2: while a batch run computes.
       await send(10);
       const run = await runBatch();
-      await erase(2);
+      await erase(2, () => expect(t.node!.batch!.getRun(run)!.finishedAt, 'the run was still going when the erasure started').toBeUndefined());
       expect((await t.node!.batch!.wait(run)).state).toBe('succeeded');
       await expectAllSources('after erasing subject 2 during a run');
 
@@ -154,7 +156,7 @@ describe.each(['embedded', 'kafka'] as const)('erasure on the %s log', (kind) =>
       await send(10);
       const replay = await t.app.inject({ method: 'POST', url: '/v1/replays', headers: admin, payload: {} });
       expect(replay.statusCode, replay.body).toBe(202);
-      await erase(3);
+      await erase(3, () => expect(t.node!.replayer!.getReplay(replay.json().id)!.finishedAt, 'the replay was still going when the erasure started').toBeUndefined());
       era = 'b';
       silenced.delete(keyOf(3));
       await send(12);
@@ -181,6 +183,10 @@ describe.each(['embedded', 'kafka'] as const)('erasure on the %s log', (kind) =>
       const found = await searchStores(t, kind, [...gone, ...present]);
       for (const m of gone) expect([...new Set((found.get(m) ?? []).map((w) => w.replace(t.config.dataDir, "")))], `${kind}: erased marker ${m} found in`).toEqual([]);
       for (const m of present) expect(found.get(m)?.length ?? 0, `${kind}: kept marker ${m} not found anywhere`).toBeGreaterThan(0);
+
+      // braid's own log lines (info and above) name no subject, erased or kept.
+      expect(logLines.some((l) => l.includes('erasure completed')), 'the erasures were logged').toBe(true);
+      for (const m of [...gone, ...present]) expect(logLines.filter((l) => l.includes(m)), `log lines naming ${m}`).toEqual([]);
 
       // The audit names erasures by pseudonym only.
       const trail = (await t.app.inject({ url: '/v1/audit?action=erasure&limit=1000', headers: admin })).json().entries as Array<{ actor: string; details: Record<string, unknown> }>;

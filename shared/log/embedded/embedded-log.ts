@@ -151,8 +151,6 @@ export class EmbeddedLog implements EventLog {
     let records = 0;
     if (below > part.startOffset) {
       await this.exclusive(async () => {
-        // The records to erase may be in the active segment, which is rewritten only once sealed.
-        if (part.endOffset > 0) await part.seal();
         records = await part.erase(Buffer.from(key, 'utf8'), below);
       });
     }

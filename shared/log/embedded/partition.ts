@@ -167,42 +167,32 @@ export class Partition {
   }
 
   /**
-   * Turns every record of `key` below `until` in the sealed segments into an erased event at
-   * the same offset and of the same length (shared/events/erased.ts: the key's bytes zeroed,
-   * the value replaced), so that positions, the sparse indexes and every other record stay as
-   * they are; returns how many it changed. A segment is rewritten whole under a temp name,
-   * synced and renamed over the old one, so a crash leaves the old segment or the new one,
-   * never a torn one (the open deletes the temp). Records in the active segment are not
-   * reached: the caller seals it first (`seal`). Readers may still yield a record they read
-   * before the rename. Idempotent: an erased record no longer has the key.
+   * Turns every record of `key` below `until` into an erased event at the same offset and of
+   * the same length (shared/events/erased.ts: the key's bytes zeroed, the value replaced), so
+   * that positions, the sparse indexes and every other record stay as they are; returns how
+   * many it changed. A segment is rewritten whole under a temp name, synced and renamed over
+   * the old one, so a crash leaves the old segment or the new one, never a torn one (the open
+   * deletes the temp). The active segment is sealed first when it holds such a record (it is
+   * written to, so it cannot be renamed over). Readers may still yield a record they read
+   * before the rename. Idempotent: an erased record no longer has the key. The caller keeps
+   * appends out meanwhile (EmbeddedLog's exclusive tasks).
    */
   async erase(key: Buffer, until: number): Promise<number> {
+    const active = this.current;
+    if (active.baseOffset < until && active.size > 0) {
+      const data = await readAt(active.path, active.size, 0);
+      if (erasedFrames(data, active, key, until, false) > 0) await this.roll();
+    }
     let erased = 0;
     for (const segment of this.segments.slice(0, -1)) {
       if (segment.baseOffset >= until) break;
       const data = await readFile(segment.path);
-      let changed = 0;
-      for (let at = 0; at < segment.size; ) {
-        const decoded = decodeFrame(data, at);
-        if (decoded.status !== 'ok') throw corrupt(segment.path, at, decoded.status === 'short' ? 'frame cut short' : decoded.reason);
-        const { record, bytes } = decoded;
-        if (record.offset >= until) break;
-        if (Buffer.byteLength(record.key, 'utf8') === key.length && Buffer.from(record.key, 'utf8').equals(key)) {
-          encodeFrameInto(data, at, { offset: record.offset, appendTime: record.appendTime, key: Buffer.alloc(key.length), value: erasedValue(record.value.length) });
-          changed++;
-        }
-        at += bytes;
-      }
+      const changed = erasedFrames(data, segment, key, until, true);
       if (changed === 0) continue;
       await writeFileDurably(this.dir, segment.path, data.subarray(0, segment.size));
       erased += changed;
     }
     return erased;
-  }
-
-  /** Seals the active segment when it holds records, so that `erase` reaches all of them. */
-  async seal(): Promise<void> {
-    if (this.current.size > 0) await this.roll();
   }
 
   /** Next offset after the last durable record. */
@@ -379,6 +369,26 @@ const SHORT: Decoded = { status: 'short' };
 /** The size of the frame whose header is at `at`, when the header is in `buf`. */
 function declaredFrameBytes(buf: Buffer, at: number): number {
   return at >= 0 && buf.length - at >= FRAME_HEADER_BYTES ? FRAME_HEADER_BYTES + buf.readUInt32BE(at) : 0;
+}
+
+/**
+ * The frames of `key` below `until` in a segment's bytes; with `rewrite`, each is replaced in
+ * `data` by an erased event of the same length (the CRC computed again).
+ */
+function erasedFrames(data: Buffer, segment: Segment, key: Buffer, until: number, rewrite: boolean): number {
+  let found = 0;
+  for (let at = 0; at < segment.size; ) {
+    const decoded = decodeFrame(data, at);
+    if (decoded.status !== 'ok') throw corrupt(segment.path, at, decoded.status === 'short' ? 'frame cut short' : decoded.reason);
+    const { record, bytes } = decoded;
+    if (record.offset >= until) break;
+    if (Buffer.byteLength(record.key, 'utf8') === key.length && Buffer.from(record.key, 'utf8').equals(key)) {
+      found++;
+      if (rewrite) encodeFrameInto(data, at, { offset: record.offset, appendTime: record.appendTime, key: Buffer.alloc(key.length), value: erasedValue(record.value.length) });
+    }
+    at += bytes;
+  }
+  return found;
 }
 
 /** A read from below what the partition still holds (log.retention deleted it; the archive has it). */
