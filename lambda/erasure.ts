@@ -107,7 +107,10 @@ export class Erasures {
   static async open(options: ErasureOptions): Promise<Erasures> {
     const erasures = new Erasures(options);
     await mkdir(options.dir, { recursive: true });
-    const names = (await readdir(options.dir)).filter((n) => n.endsWith('.json')).sort();
+    const all = await readdir(options.dir);
+    // A save cut short by a crash leaves its temp file, which may hold a subject: gone before anything else.
+    await Promise.all(all.filter((n) => n.endsWith('.tmp')).map((n) => rm(path.join(options.dir, n), { force: true })));
+    const names = all.filter((n) => n.endsWith('.json')).sort();
     const jobs: StoredJob[] = [];
     for (const name of names) {
       const text = await readFile(path.join(options.dir, name), 'utf8');

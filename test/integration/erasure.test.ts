@@ -9,18 +9,16 @@
  * and the Kafka topic is read from its start: the erased subjects' markers (in key and data)
  * are nowhere, those of the subjects kept are found.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
-import path from 'node:path';
-import { DuckDBInstance, LIST, VARCHAR, listValue } from '@duckdb/node-api';
 import { describe, expect, inject, it } from 'vitest';
 import type { ErasureInfo } from '../../lambda/erasure.js';
-import type { EventLog, Position } from '../../shared/log/types.js';
-import { makeTestApp, type TestApp } from '../support/app.js';
+import type { Position } from '../../shared/log/types.js';
+import { makeTestApp } from '../support/app.js';
 import { topicsPerFile } from '../support/archive-fixtures.js';
 import { shopProfile, TestEvents, type RawEvent } from '../support/events.js';
 import { expectAnswerMatches, LogMirror } from '../support/interleaving-harness.js';
 import { interleavingViews, planQuery, Rng } from '../support/interleaving-schedule.js';
 import { survivors, type RefRecord } from '../support/reference.js';
+import { searchStores } from '../support/store-search.js';
 
 const brokers = inject('kafkaBrokers').split(',');
 const newTopic = topicsPerFile(brokers);
@@ -154,9 +152,12 @@ describe.each(['embedded', 'kafka'] as const)('erasure on the %s log', (kind) =>
 
       // 3: while a replay runs; then subject 3 sends again, and those events count.
       await send(10);
-      const replay = await t.app.inject({ method: 'POST', url: '/v1/replays', headers: admin, payload: {} });
+      // A replay from offset 0 (no checkpoint to go on from), started together with the erasure.
+      await t.node!.replayer!.forget();
+      const [replay, third] = await Promise.all([t.app.inject({ method: 'POST', url: '/v1/replays', headers: admin, payload: {} }), erase(3)]);
       expect(replay.statusCode, replay.body).toBe(202);
-      await erase(3, () => expect(t.node!.replayer!.getReplay(replay.json().id)!.finishedAt, 'the replay was still going when the erasure started').toBeUndefined());
+      const replayed = await t.node!.replayer!.wait(replay.json().id);
+      expect(Date.parse(third.startedAt!), 'the erasure ran while the replay did').toBeLessThanOrEqual(Date.parse(replayed.info.finishedAt!));
       era = 'b';
       silenced.delete(keyOf(3));
       await send(12);
@@ -180,7 +181,8 @@ describe.each(['embedded', 'kafka'] as const)('erasure on the %s log', (kind) =>
       const gone = [keyOf(1), markOf(1, 'a'), keyOf(2), markOf(2, 'a'), markOf(3, 'a')];
       const present = [keyOf(4), markOf(4, 'a'), keyOf(7), markOf(7, 'a'), markOf(3, 'b'), keyOf(3)];
       await t.node!.archiver!.waitFor(await t.log().endPosition());
-      const found = await searchStores(t, kind, [...gone, ...present]);
+      const { found, parquetFiles } = await searchStores(t.config.dataDir, t.log(), [...gone, ...present]);
+      expect(parquetFiles, 'the archive and a batch version are Parquet').toBeGreaterThan(0);
       for (const m of gone) expect([...new Set((found.get(m) ?? []).map((w) => w.replace(t.config.dataDir, "")))], `${kind}: erased marker ${m} found in`).toEqual([]);
       for (const m of present) expect(found.get(m)?.length ?? 0, `${kind}: kept marker ${m} not found anywhere`).toBeGreaterThan(0);
 
@@ -199,51 +201,3 @@ describe.each(['embedded', 'kafka'] as const)('erasure on the %s log', (kind) =>
     }
   }, 240_000);
 });
-
-/**
- * Where each marker occurs: every file under the data directory as raw bytes, every Parquet
- * file decoded by DuckDB, the embedded log read through its reader (the node's own log, which
- * holds the lock), and a Kafka topic read from its start.
- */
-async function searchStores(t: TestApp, kind: 'embedded' | 'kafka', markers: readonly string[]): Promise<Map<string, string[]>> {
-  const found = new Map<string, string[]>();
-  const hit = (text: string, where: string) => {
-    for (const m of markers) if (text.includes(m)) found.set(m, [...(found.get(m) ?? []), where]);
-  };
-  const files = await walk(t.config.dataDir);
-  const parquet: string[] = [];
-  for (const file of files) {
-    const bytes = await readFile(file);
-    hit(bytes.toString('latin1'), `${file} (bytes)`);
-    hit(bytes.toString('utf16le'), `${file} (bytes as UTF-16)`);
-    if (file.endsWith('.parquet')) parquet.push(file);
-  }
-  expect(parquet.length, 'the archive and a batch version are Parquet').toBeGreaterThan(0);
-  const instance = await DuckDBInstance.create(':memory:');
-  const connection = await instance.connect();
-  try {
-    for (const file of parquet) {
-      const rows = (await connection.runAndReadAll(`SELECT * FROM read_parquet($files, hive_partitioning = false)`, { files: listValue([file]) }, { files: LIST(VARCHAR) })).getRows();
-      hit(JSON.stringify(rows, (_, v: unknown) => (typeof v === 'bigint' ? Number(v) : v)), `${file} (decoded)`);
-    }
-  } finally {
-    connection.closeSync();
-    instance.closeSync();
-  }
-  // The log as its reader gives it, from the first record it holds.
-  const log: EventLog = t.log();
-  for await (const batch of log.read({ from: await log.startPosition(), until: await log.endPosition() })) {
-    for (const r of batch) hit(`${r.key}\u0000${r.value.toString('utf8')}`, `${kind} log ${r.partition}:${r.offset} ${r.key} ${r.value.toString('utf8')}`);
-  }
-  return found;
-}
-
-async function walk(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...(await walk(full)));
-    else if (entry.isFile() && (await stat(full)).size > 0) out.push(full);
-  }
-  return out;
-}
