@@ -33,7 +33,7 @@ async function build(view: CompiledView, groups: number, before: number): Promis
   const time = Date.UTC(2026, 10, 27, 10);
   const folding = new ViewTable(view);
   for (let i = 0; i < groups; i++) {
-    folding.add({ id: `order-${i}`, type: 'purchase', time, key: `user-${i}`, data: { country: `C${i % 10}`, amount: (i % 20_000) / 100 } });
+    folding.add({ id: `order-${i}`, type: 'purchase', time, key: `user-${i}`, data: { country: `C${i % 10}`, amount: (i % 20_000) / 100 } }, { partition: 0, offset: i });
   }
   const foldingBytes = (await held()) - before;
   return { frozen: freezeRows(view, folding.rows.values()), foldingBytes };

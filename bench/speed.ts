@@ -155,7 +155,7 @@ async function phaseMemory(kind: keyof typeof MEMORY_VIEWS): Promise<Record<stri
   global.gc!();
   const before = process.memoryUsage().heapUsed;
   for (let i = 0; i < groups; i++) {
-    table.add({ id: `order-${i}`, type: 'purchase', time, key: `user-${i % 50_000}`, data: { amount: (i % 20_000) / 100 } });
+    table.add({ id: `order-${i}`, type: 'purchase', time, key: `user-${i % 50_000}`, data: { amount: (i % 20_000) / 100 } }, { partition: 0, offset: i });
   }
   global.gc!();
   const bytes = process.memoryUsage().heapUsed - before;

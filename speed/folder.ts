@@ -40,7 +40,7 @@ export class Folder {
         continue;
       }
       counts.folded++;
-      for (const table of into.values()) table.add(event);
+      for (const table of into.values()) table.add(event, record);
     }
   }
 

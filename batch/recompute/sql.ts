@@ -192,7 +192,7 @@ export function survivorsStatements(input: SurvivorsInput): Statement[] {
     },
     {
       sql: `CREATE OR REPLACE TEMP TABLE braid_records AS
-        SELECT id, type, time, coalesce(key, id) AS key, ${wellFormed('data')} AS data
+        SELECT partition, "offset", id, type, time, coalesce(key, id) AS key, ${wellFormed('data')} AS data
         FROM ${inRange} b
         ANTI JOIN braid_duplicates d USING (partition, "offset")
         WHERE list_contains($types, type)`,
@@ -203,7 +203,7 @@ export function survivorsStatements(input: SurvivorsInput): Statement[] {
 }
 
 /** The empty `braid_records`, for a snapshot with no records. */
-export const EMPTY_RECORDS_SQL = 'CREATE OR REPLACE TEMP TABLE braid_records (id VARCHAR, type VARCHAR, time BIGINT, key VARCHAR, data VARCHAR)';
+export const EMPTY_RECORDS_SQL = 'CREATE OR REPLACE TEMP TABLE braid_records (partition INTEGER, "offset" BIGINT, id VARCHAR, type VARCHAR, time BIGINT, key VARCHAR, data VARCHAR)';
 
 /**
  * JSON.stringify writes a string's lone surrogate as an escape (\ud800), which DuckDB's
@@ -265,23 +265,26 @@ export function viewStatement(view: CompiledView): Statement {
     if (column.role !== 'measure') continue;
     const { spec, index: i } = column;
     const side = `s${i}`;
-    const part = kindOf(spec).sql(spec, { m: `m${i}`, group, side, number: numberOf, text: textOf });
+    const int = (n: number) => bind(`m${i}_n${Object.keys(values).length}`, BigInt(n), BIGINT);
+    const place = { time: 'time', partition: 'partition', offset: '"offset"' };
+    const part = kindOf(spec).sql(spec, { m: `m${i}`, group, side, number: numberOf, text: textOf, int, place });
     if (part.input) inputs.push(part.input);
     if (part.aggregate) aggregates.push(part.aggregate);
     if (part.side) sides.push({ alias: side, sql: part.side });
     finals.push(`${part.output} AS ${ident(column.name)}`);
   }
 
-  const granularity = bind('granularity', BigInt(Granularities[def.granularity]), BIGINT);
+  // granularity none: one bucket (0) for all time, an entity view.
+  const granularity = def.granularity === 'none' ? undefined : bind('granularity', BigInt(Granularities[def.granularity]), BIGINT);
   const typeList = bind('types', listValue([...def.events]), LIST(VARCHAR));
   const extract = dataPaths.length > 0 ? `json_extract(data, ${bind('paths', listValue(dataPaths.map(jsonPath)), LIST(VARCHAR))})` : 'CAST(NULL AS JSON[])';
   const dimOut = def.dimensions.map((path, i) => `agg.d${i} AS ${ident(path, PATH_PATTERN)}`);
 
   const sql = `WITH parsed AS (
-      SELECT time, id, type, key, ${extract} AS j FROM braid_records WHERE list_contains(${typeList}, type)
+      SELECT time, partition, "offset", id, type, key, ${extract} AS j FROM braid_records WHERE list_contains(${typeList}, type)
     ),
     base AS MATERIALIZED (
-      SELECT CAST(floor(time / ${granularity}) * ${granularity} AS BIGINT) AS bucket
+      SELECT ${granularity ? `CAST(floor(time / ${granularity}) * ${granularity} AS BIGINT)` : 'CAST(0 AS BIGINT)'} AS bucket
         ${[...dimSelect, ...inputs].map((e) => `, ${e}`).join('')}
       FROM parsed
       ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}

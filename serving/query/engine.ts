@@ -534,7 +534,7 @@ export class QueryEngine {
       const bucket = all ? allBucket : c >= 0 ? table.buckets[c]! : extras[-c - 1]!.bucket;
       const dims = c >= 0 ? table.dims(c) : extras[-c - 1]!.dims;
       const states = c >= 0 ? pageRows.get(c)! : extras[-c - 1]!.states;
-      const out: AnswerRow = { bucket: new Date(bucket).toISOString() };
+      const out: AnswerRow = { bucket: def.granularity === 'none' ? null : new Date(bucket).toISOString() };
       q.groupBy.forEach((dimIndex, j) => {
         out[def.dimensions[dimIndex]!] = dims[j] ?? null;
       });

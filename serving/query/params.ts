@@ -31,6 +31,8 @@ export interface QueryRequest {
   readonly format?: string;
 }
 
+/** Kinds whose answers are values or lists, not numbers: no order_by or having on them. */
+const NOT_NUMERIC = new Set(['latest', 'first', 'values', 'topk']);
 const KNOWN = new Set(['from', 'to', 'granularity', 'group_by', 'source', 'limit', 'offset', 'order_by', 'format']);
 const PREFIXES = ['where.', 'where_not.', 'having.'];
 const bad = (param: string, msg: string) => new BraidError('invalid_parameter', `${param}: ${msg}`);
@@ -117,12 +119,20 @@ export function checkQuery(view: CompiledView, raw: QueryRequest): { query: View
   };
   const from = time('from');
   const to = time('to');
+  if (def.granularity === 'none' && (from !== undefined || to !== undefined)) {
+    throw bad(from !== undefined ? 'from' : 'to', `view "${def.name}" has no time buckets (granularity none: one row per ${def.dimensions.join(', ') || 'view'} for all time); ask without from and to`);
+  }
   if (from !== undefined && to !== undefined && to <= from) throw bad('to', 'must be after from (the range is half-open, [from, to))');
 
   const granularity = (raw.granularity ?? def.granularity) as Granularity | 'all';
   if (granularity !== 'all') {
-    if (typeof granularity !== 'string' || !Object.hasOwn(Granularities, granularity)) throw bad('granularity', `"${String(granularity)}" is unknown; use minute, hour, day or all`);
-    if (!canRollUp(def.granularity, granularity)) throw bad('granularity', `the view is kept per ${def.granularity}; ask for ${def.granularity}, a coarser one, or all`);
+    if (typeof granularity !== 'string' || !Object.hasOwn(Granularities, granularity)) throw bad('granularity', `"${String(granularity)}" is unknown; use minute, hour, day, none or all`);
+    if (!canRollUp(def.granularity, granularity)) {
+      throw bad(
+        'granularity',
+        def.granularity === 'none' ? `view "${def.name}" has no time buckets; ask for none (the default) or all` : `the view is kept per ${def.granularity}; ask for ${def.granularity}, a coarser one, or all`,
+      );
+    }
   }
 
   const dimensionIndex = (name: unknown, param: string): number => {
@@ -171,6 +181,7 @@ export function checkQuery(view: CompiledView, raw: QueryRequest): { query: View
       return { measure: i, q };
     }
     if (q !== undefined) throw bad(param, `"${name}" is a ${spec.kind}, not a quantile: write ${name} alone`);
+    if (NOT_NUMERIC.has(spec.kind)) throw bad(param, `"${name}" is a ${spec.kind} measure, whose answer is not a number; order and filter by a count, sum, min, max, avg, distinct or quantile`);
     return { measure: i };
   };
 

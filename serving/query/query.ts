@@ -46,7 +46,8 @@ export interface QueryBudget {
   readonly timeoutMs: number;
 }
 
-export type AnswerRow = Record<string, unknown> & { bucket: string };
+/** `bucket` is null in a view without time buckets (granularity none). */
+export type AnswerRow = Record<string, unknown> & { bucket: string | null };
 
 /** The rows of an answer, how many groups there were before offset and limit, and whether limit cut some. */
 export interface Answered {

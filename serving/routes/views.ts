@@ -88,13 +88,13 @@ export function viewRoutes({ queries, batch, now = Date.now, metrics }: ViewRout
         schema: {
           summary: 'Query a view',
           description:
-            'from/to: RFC 3339 or epoch ms, half-open [from, to). granularity: the view\'s, a coarser one, or all (one bucket). group_by: comma-separated subset of the dimensions ("" for none). where.<dimension>=v1,v2 (repeat the parameter to give values holding commas); where_not.<dimension>=v1,v2. having.<measure>=gt:N (gte, lt, lte, eq, ne; quantiles as having.name.q). order_by=-revenue,data.country (a measure, name.q, a dimension or bucket; - descending; ties by bucket then dimensions; nulls last). offset, limit: 1–100000. source: lambda (default), batch, speed or kappa. format: json (default) or csv. The answer says how many groups there were (groups) and whether limit cut them (truncated).',
+            'from/to: RFC 3339 or epoch ms, half-open [from, to). granularity: the view\'s, a coarser one, or all (one bucket); a view of granularity none (an entity view: no time buckets, bucket null) takes none or all and no from/to. group_by: comma-separated subset of the dimensions ("" for none). where.<dimension>=v1,v2 (repeat the parameter to give values holding commas); where_not.<dimension>=v1,v2. having.<measure>=gt:N (gte, lt, lte, eq, ne; quantiles as having.name.q). order_by=-revenue,data.country (a measure, name.q, a dimension or bucket; - descending; ties by bucket then dimensions; nulls last). offset, limit: 1–100000. source: lambda (default), batch, speed or kappa. format: json (default) or csv. The answer says how many groups there were (groups) and whether limit cut them (truncated).',
           params: Type.Object({ name: Type.String() }),
           querystring: Type.Object(
             {
               from: Type.Optional(Type.String()),
               to: Type.Optional(Type.String()),
-              granularity: Type.Optional(Type.Union(['minute', 'hour', 'day', 'all'].map((g) => Type.Literal(g)))),
+              granularity: Type.Optional(Type.Union(['minute', 'hour', 'day', 'none', 'all'].map((g) => Type.Literal(g)))),
               group_by: Type.Optional(Type.String()),
               order_by: Type.Optional(Type.String()),
               offset: Type.Optional(Type.String()),

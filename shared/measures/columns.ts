@@ -184,3 +184,29 @@ export function mapAccumulator<S>(measure: { merge(a: S, b: S): S; init(): S; re
     },
   };
 }
+
+/**
+ * States kept as they are, one object per row: for the kinds whose states are small
+ * records (latest, first, values, topk). `copy` makes the fresh value `state` returns.
+ */
+export function objectColumns<S>(measure: { merge(a: S, b: S): S; absorb(into: S, from: S): S; init(): S; result(s: S): unknown }, copy: (s: S) => S, bytesOf: (s: S) => number): ColumnForm<S> {
+  const column = (states: S[]): StateColumn<S> => {
+    let bytes = 0;
+    for (const s of states) bytes += bytesOf(s);
+    const self: StateColumn<S> = {
+      length: states.length,
+      bytes,
+      state: (row) => copy(states[row]!),
+      absorbInto: (into, row) => measure.absorb(into, states[row]!),
+      result: (row) => measure.result(states[row]!),
+      accumulator: () => mapAccumulator(measure, self),
+    };
+    return self;
+  };
+  return {
+    builder() {
+      const states: S[] = [];
+      return { push: (s) => void states.push(copy(s)), pushFrom: (from, row) => void states.push(from.state(row)), finish: () => column(states) };
+    },
+  };
+}

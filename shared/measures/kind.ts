@@ -13,7 +13,8 @@ import type { ColumnForm } from './columns.js';
 export interface Measure<S = unknown, R = unknown> {
   readonly kind: string;
   init(): S;
-  add(state: S, value: unknown): S;
+  /** `at`: the record's place, for the kinds that order records (latest, first) */
+  add(state: S, value: unknown, at?: Place): S;
   merge(a: S, b: S): S;
   /**
    * `merge` for an accumulator the caller owns: folds `from` into `into`, may update `into`
@@ -23,6 +24,34 @@ export interface Measure<S = unknown, R = unknown> {
   absorb(into: S, from: S): S;
   result(state: S): R;
 }
+
+/**
+ * Where a record is, in the order every engine agrees on: event time, then partition, then
+ * offset (unique per record), so "the newest" is one record wherever it is computed.
+ */
+export interface Place {
+  readonly time: number;
+  readonly partition: number;
+  readonly offset: number;
+}
+
+/**
+ * Strings in code point order, which is UTF-8 byte order: DuckDB's (binary collation).
+ * JavaScript's `<` compares UTF-16 code units, which puts U+10000 and above (surrogates,
+ * 0xD800–0xDFFF) before U+E000–U+FFFF; mapped here to where their code points sort.
+ */
+export function compareText(a: string, b: string): number {
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return codePointRank(x) - codePointRank(y);
+  }
+  return a.length - b.length;
+}
+
+const codePointRank = (unit: number): number => (unit >= 0xd800 && unit <= 0xdfff ? unit + 0x2000 : unit >= 0xe000 ? unit - 0x800 : unit);
 
 /** A statement with bound parameters: nothing from the config reaches SQL as text. */
 export interface Statement {
@@ -46,6 +75,10 @@ export interface SqlContext {
   number(path: string): string;
   /** a path's value in its string form (the dimension form): NULL unless a scalar */
   text(path: string): string;
+  /** a whole number as a bound parameter (a spec's option, e.g. values' max) */
+  int(n: number): string;
+  /** the record's place columns, `time`, `partition` and `"offset"` (see Place) */
+  readonly place: { readonly time: string; readonly partition: string; readonly offset: string };
 }
 
 /**

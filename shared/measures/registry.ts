@@ -5,15 +5,29 @@ import { distinctKind, type DistinctSpec } from './kinds/distinct.js';
 import { maxKind, minKind, type ExtremeSpec } from './kinds/extremes.js';
 import { quantileKind, type QuantileSpec } from './kinds/quantile.js';
 import { sumKind, type SumSpec } from './kinds/sum.js';
+import { firstKind, latestKind, type PlacedSpec } from './kinds/latest.js';
+import { topkKind, type TopkSpec } from './kinds/topk.js';
+import { valuesKind, type ValuesSpec } from './kinds/values.js';
 
 /**
  * Every measure kind braid knows, once. The config parser, the speed layer's fold, the
  * batch layer's SQL and decoding, and verification all look a kind up here: adding a kind
  * is a module in `kinds/` and a line below (and its spec in the union).
  */
-export type MeasureSpec = CountSpec | SumSpec | ExtremeSpec<'min'> | ExtremeSpec<'max'> | AvgSpec | DistinctSpec | QuantileSpec;
+export type MeasureSpec =
+  | CountSpec
+  | SumSpec
+  | ExtremeSpec<'min'>
+  | ExtremeSpec<'max'>
+  | AvgSpec
+  | DistinctSpec
+  | QuantileSpec
+  | PlacedSpec<'latest'>
+  | PlacedSpec<'first'>
+  | ValuesSpec
+  | TopkSpec;
 
-const kinds = [countKind, sumKind, minKind, maxKind, avgKind, distinctKind, quantileKind] as const;
+const kinds = [countKind, sumKind, minKind, maxKind, avgKind, distinctKind, quantileKind, latestKind, firstKind, valuesKind, topkKind] as const;
 
 export type MeasureKindName = MeasureSpec['kind'];
 export const MeasureKinds: readonly MeasureKindName[] = kinds.map((k) => k.name);

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { MeasureSpec } from '../measures/index.js';
 
-export const Granularities = { minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
+/** Bucket sizes, ms; `none` (0): no time buckets, one row per dimension combination for all time (an entity view). */
+export const Granularities = { minute: 60_000, hour: 3_600_000, day: 86_400_000, none: 0 } as const;
 export type Granularity = keyof typeof Granularities;
 
 /** A view as declared in braid.yaml (contract §4), after validation. */
@@ -33,10 +34,13 @@ export function definitionVersion(view: ViewDefinition): string {
 /** UTC bucket start of an event time, epoch ms (UTC days have no leap seconds in epoch ms). */
 export function bucketOf(time: number, granularity: Granularity): number {
   const size = Granularities[granularity];
+  if (size === 0) return 0;
   return Math.floor(time / size) * size;
 }
 
 /** Whether `coarser` is the same as or coarser than `finer`, so rows can roll up to it. */
 export function canRollUp(finer: Granularity, coarser: Granularity): boolean {
+  // A view without buckets has no time to roll up by; a bucketed one cannot lose its time.
+  if (finer === 'none' || coarser === 'none') return finer === coarser;
   return Granularities[coarser] >= Granularities[finer];
 }

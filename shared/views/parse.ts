@@ -113,10 +113,16 @@ function parseMeasure(spec: unknown, problem: (msg: string) => void): MeasureSpe
     problem(`must be count or { <aggregation>: <path> }, with one of ${kinds}`);
     return undefined;
   }
-  // The keys some kind takes as options (quantile's q) are not aggregations.
-  const optionKeys = new Set(measureKinds().flatMap((k) => k.options ?? []));
+  // The aggregation is the one key naming a kind whose other keys are all that kind's options
+  // (`{ max: data.amount }` is max; `{ values: data.id, max: 20 }` is values with its max).
   const entries = Object.entries(spec as Record<string, unknown>);
-  const aggs = entries.filter(([k]) => !optionKeys.has(k));
+  const fits = (k: string) => {
+    const kind = kindOf(k);
+    return kind !== undefined && entries.every(([other]) => other === k || (kind.options ?? []).includes(other));
+  };
+  const optionKeys = new Set(measureKinds().flatMap((k) => k.options ?? []));
+  const candidates = entries.filter(([k]) => fits(k));
+  const aggs = candidates.length === 1 ? candidates : entries.filter(([k]) => !optionKeys.has(k));
   if (aggs.length !== 1) {
     problem(`give exactly one aggregation, e.g. { sum: data.amount }; got ${aggs.map(([k]) => k).join(', ') || 'none'}`);
     return undefined;

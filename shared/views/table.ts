@@ -1,5 +1,5 @@
 import type { StoredEvent } from '../events/index.js';
-import type { Measure } from '../measures/index.js';
+import type { Measure, Place } from '../measures/index.js';
 import { bucketOf } from './definition.js';
 import type { CompiledView } from './compiled.js';
 import { dimensionValue } from './paths.js';
@@ -75,17 +75,18 @@ export class ViewTable extends GroupTable {
     this.view = view;
   }
 
-  /** Folds one (non-duplicate) event in, if it belongs to the view. */
-  add(event: StoredEvent): void {
+  /** Folds one (non-duplicate) event in, if it belongs to the view; `at` is its record's place (partition, offset). */
+  add(event: StoredEvent, at: { readonly partition: number; readonly offset: number }): void {
     const view = this.view;
     if (!view.matches(event)) return;
     const bucket = bucketOf(event.time, view.def.granularity);
     const dims = view.dimensionReaders.map((read) => dimensionValue(read(event)));
     const row = this.group(bucket, dims);
     const { measures, measureInputs } = view;
+    const place: Place = { time: event.time, partition: at.partition, offset: at.offset };
     for (let i = 0; i < measures.length; i++) {
       const input = measureInputs[i];
-      row.states[i] = measures[i]!.add(row.states[i], input ? input(event) : undefined);
+      row.states[i] = measures[i]!.add(row.states[i], input ? input(event) : undefined, place);
     }
   }
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { DOUBLE, DuckDBInstance, LIST, VARCHAR, listValue, type DuckDBConnection, type DuckDBType } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SETUP_SQL, computeViews, loadViewTable, sketchBounds, sketchTableStatement } from '../../batch/recompute/index.js';
-import { hllHash, SKETCH_MIN_INDEXABLE, sketchIndex } from '../../shared/measures/index.js';
+import { compareText, hllHash, SKETCH_MIN_INDEXABLE, sketchIndex, type TopkState, type ValuesState } from '../../shared/measures/index.js';
 import { compileView, dimensionValue, parseViews, type ColumnTable, type CompiledView } from '../../shared/views/index.js';
 import type { Position } from '../../shared/log/types.js';
 import { testArchive, writeTestArchive, type TestRecord } from '../support/recompute-archive.js';
@@ -200,7 +200,7 @@ describe('strings JSON.stringify escapes but DuckDB cannot parse', () => {
       event: { id: `e${offset}`, type: 'page_view', time: Date.UTC(2026, 0, 1), data: { path: p } },
     }));
     const { tables } = await batchTables('surrogates', records, { 0: paths.length }, 0, [view!], 10);
-    const expected = foldReference([view!], records.map((r) => r.event));
+    const expected = foldReference([view!], records);
     expect(tableDifferences(tables.get('paths')!, expected.get('paths')!)).toEqual([]);
   });
 });
@@ -227,6 +227,48 @@ describe('batch states equal the TypeScript fold', () => {
       expect(result.duplicates).toBe(below - survivors.length);
     });
   }
+
+  it('entity measures: a top-k state from SQL is the summary of the exact counts, and the sets reach truncation, pruning and ties', async () => {
+    const maker = new TestEvents(7, { profile: valuesProfile });
+    const records = maker.records(2_500, 3);
+    const snapshot = { 0: 100_000, 1: 100_000, 2: 100_000 };
+    const view = equivalenceViews.find((v) => v.def.name === 'entities')!;
+    const { tables } = await batchTables('entities', records, snapshot, 3_000, [view], 300);
+    const survivors = dedupeReference(records, snapshot, 3_000);
+    const byKey = new Map<string, Map<string, number>>();
+    for (const r of survivors) {
+      const c = dimensionValue(r.event.data?.country);
+      if (c === null) continue;
+      const key = r.event.key ?? r.event.id;
+      const counts = byKey.get(key) ?? new Map<string, number>();
+      counts.set(c, (counts.get(c) ?? 0) + 1);
+      byKey.set(key, counts);
+    }
+    const capacity = 3;
+    let pruned = 0;
+    let truncated = 0;
+    for (const row of tables.get('entities')!.rows()) {
+      const state = row.states[view.measureNames.indexOf('top_countries')] as TopkState;
+      const exact = [...(byKey.get(row.dims[0]!) ?? new Map<string, number>())];
+      const n = exact.reduce((a, [, c]) => a + c, 0);
+      const delta = exact.length > capacity ? exact.map(([, c]) => c).sort((a, b) => b - a)[capacity]! : 0;
+      const kept = exact.filter(([, c]) => c > delta).sort(([a], [b]) => compareText(a, b));
+      expect(state, `group ${row.dims[0]}`).toEqual({ values: kept.map(([v]) => v), counts: kept.map(([, c]) => c - delta), n });
+      if (delta > 0) pruned++;
+      if ((row.states[view.measureNames.indexOf('paths')] as ValuesState).truncated) truncated++;
+    }
+    expect(pruned, 'groups whose summary pruned counters').toBeGreaterThan(0);
+    expect(truncated, 'groups with more paths than values.max').toBeGreaterThan(0);
+    // Ties in event time between records of one group (retries across partitions): latest and first decide by (partition, offset).
+    const times = new Map<string, Set<number>>();
+    let ties = 0;
+    for (const r of survivors) {
+      const key = `${r.event.key ?? r.event.id}@${r.event.time}`;
+      if (times.has(key)) ties++;
+      times.set(key, new Set());
+    }
+    expect(ties, 'records of one entity at the same event time').toBeGreaterThan(0);
+  });
 
   it('the random sets hold what the comparison is about', () => {
     // Guards the generator: duplicates inside and outside the window, ids shared across

@@ -50,30 +50,53 @@ export const equivalenceViews: CompiledView[] = parseViews([
     dimensions: [],
     measures: { n: 'count', paths: { distinct: 'data.path' }, q: { quantile: 'data.amount', q: [0.1] } },
   },
+  {
+    // An entity view: no time buckets; the newest and oldest values by (time, partition,
+    // offset), a capped set of values, a top-k summary small enough to prune.
+    name: 'entities',
+    events: ['page_view', 'purchase', 'signup', 'other'],
+    granularity: 'none',
+    dimensions: ['key'],
+    measures: {
+      n: 'count',
+      last_path: { latest: 'data.path' },
+      first_country: { first: 'data.country' },
+      last_amount: { latest: 'data.amount' },
+      paths: { values: 'data.path', max: 4 },
+      top_countries: { topk: 'data.country', k: 2, capacity: 3 },
+    },
+  },
 ]).map(compileView);
 
 /**
  * The dedupe rule done the obvious way: per (partition, id), the latest append time seen so
  * far in offset order; a record is a duplicate when that is at least its own minus the window.
  */
-export function dedupeReference(records: readonly TestRecord[], snapshot: Position, windowMs: number): StoredEvent[] {
+export function dedupeReference(records: readonly TestRecord[], snapshot: Position, windowMs: number): PlacedEvent[] {
   const ordered = [...records].sort((a, b) => a.partition - b.partition || a.offset - b.offset);
   const latest = new Map<string, number>();
-  const out: StoredEvent[] = [];
+  const out: PlacedEvent[] = [];
   for (const r of ordered) {
     if (r.offset >= (snapshot[r.partition] ?? 0)) continue;
     const k = `${r.partition}\u0000${r.event.id}`;
     const prev = latest.get(k);
     latest.set(k, Math.max(prev ?? -Infinity, r.appendTime));
     if (prev !== undefined && prev >= r.appendTime - windowMs) continue;
-    out.push(r.event);
+    out.push({ event: r.event, partition: r.partition, offset: r.offset });
   }
   return out;
 }
 
+/** An event with its record's place (latest/first order by it). */
+export interface PlacedEvent {
+  readonly event: StoredEvent;
+  readonly partition: number;
+  readonly offset: number;
+}
+
 /** The TypeScript fold of the surviving events, per view. */
-export function foldReference(views: readonly CompiledView[], events: readonly StoredEvent[]): Map<string, ViewTable> {
+export function foldReference(views: readonly CompiledView[], events: readonly PlacedEvent[]): Map<string, ViewTable> {
   const tables = new Map(views.map((v) => [v.def.name, new ViewTable(v)]));
-  for (const e of events) for (const t of tables.values()) t.add(e);
+  for (const e of events) for (const t of tables.values()) t.add(e.event, e);
   return tables;
 }

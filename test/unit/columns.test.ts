@@ -19,7 +19,7 @@ type Ev = { minute: number; c: string | undefined; key: string; x: number | unde
 
 function tableOf(events: Ev[]): ViewTable {
   const t = new ViewTable(view);
-  for (const e of events) t.add({ id: `e${e.id}`, type: 'e', time: T0 + e.minute * 60_000, key: e.key, data: { ...(e.c === undefined ? {} : { c: e.c }), ...(e.x === undefined ? {} : { x: e.x }) } });
+  for (const e of events) t.add({ id: `e${e.id}`, type: 'e', time: T0 + e.minute * 60_000, key: e.key, data: { ...(e.c === undefined ? {} : { c: e.c }), ...(e.x === undefined ? {} : { x: e.x }) } }, { partition: 0, offset: e.id });
   return t;
 }
 
@@ -100,7 +100,7 @@ describe('a ColumnTable (a view\'s groups at rest, in columns)', () => {
     const ids = compileView(d!);
     const fold = (from: number, to: number) => {
       const t = new ViewTable(ids);
-      for (let i = from; i < to; i++) t.add({ id: `e${i}`, type: 'e', time: T0, data: {} });
+      for (let i = from; i < to; i++) t.add({ id: `e${i}`, type: 'e', time: T0, data: {} }, { partition: 0, offset: i });
       return t;
     };
     const many = fold(0, 3_000);

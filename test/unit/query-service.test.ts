@@ -5,7 +5,7 @@ import { compileView, freezeRows, parseViews, ViewTable } from '../../shared/vie
 const [def] = parseViews([{ name: 'v', events: ['e'], granularity: 'minute', dimensions: ['data.c'], measures: { n: 'count' } }]);
 const view = compileView(def!);
 const folded = new ViewTable(view);
-for (let i = 0; i < 50; i++) folded.add({ id: `e${i}`, type: 'e', time: Date.UTC(2026, 10, 1, 0, i % 7), data: { c: `c${i % 3}` } });
+for (let i = 0; i < 50; i++) folded.add({ id: `e${i}`, type: 'e', time: Date.UTC(2026, 10, 1, 0, i % 7), data: { c: `c${i % 3}` } }, { partition: 0, offset: i });
 const table = freezeRows(view, folded.rows.values());
 
 /** Sources that count how often a query took its tables: once per computation. */

@@ -26,7 +26,7 @@ const event = fc.record({
 type Ev = { minute: number; c: string | undefined; key: string; x: number | undefined };
 const foldedOf = (events: Ev[], from = 0) => {
   const t = new ViewTable(view);
-  events.forEach((e, i) => t.add({ id: `e${from + i}`, type: 'e', time: T0 + e.minute * 60_000, key: e.key, data: { ...(e.c === undefined ? {} : { c: e.c }), ...(e.x === undefined ? {} : { x: e.x }) } }));
+  events.forEach((e, i) => t.add({ id: `e${from + i}`, type: 'e', time: T0 + e.minute * 60_000, key: e.key, data: { ...(e.c === undefined ? {} : { c: e.c }), ...(e.x === undefined ? {} : { x: e.x }) } }, { partition: 0, offset: from + i }));
   return t;
 };
 const at = (minute: number) => new Date(T0 + minute * 60_000).toISOString();
