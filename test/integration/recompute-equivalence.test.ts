@@ -268,6 +268,15 @@ describe('batch states equal the TypeScript fold', () => {
       times.set(key, new Set());
     }
     expect(ties, 'records of one entity at the same event time').toBeGreaterThan(0);
+    // And across partitions, in the view by country (records of many keys).
+    const places = new Map<string, Set<number>>();
+    for (const r of survivors) {
+      const country = dimensionValue(r.event.data?.country);
+      if (country === null || dimensionValue(r.event.data?.path) === null) continue;
+      const at = `${country}@${r.event.time}`;
+      places.set(at, (places.get(at) ?? new Set<number>()).add(r.partition));
+    }
+    expect([...places.values()].filter((ps) => ps.size > 1).length, 'one country, one event time, several partitions').toBeGreaterThan(0);
   });
 
   it('the random sets hold what the comparison is about', () => {

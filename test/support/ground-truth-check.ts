@@ -44,7 +44,7 @@ export function queriesFor(view: RefView, T0: number, filters: Record<string, st
   const dims = view.dimensions ?? [];
   if (depth === 'light') return [{}, { granularity: 'day', groupBy: [] }];
   const out: RefQuery[] = [];
-  for (const granularity of GRANULARITIES.slice(GRANULARITIES.indexOf(view.granularity))) {
+  for (const granularity of view.granularity === 'none' ? (['none'] as const) : GRANULARITIES.slice(GRANULARITIES.indexOf(view.granularity))) {
     out.push({ granularity });
     if (dims.length > 0) out.push({ granularity, groupBy: [] });
     if (dims.length > 1) for (const d of dims) out.push({ granularity, groupBy: [d] });

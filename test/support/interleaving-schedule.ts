@@ -28,10 +28,35 @@ export const interleavingViews = [
     dimensions: [],
     measures: { events: 'count', ids: { distinct: 'id' } },
   },
+  {
+    // An entity view (issue 17): per user for all time, the last page and country, the first
+    // device, the countries seen, the top devices.
+    name: 'profiles',
+    events: ['page_view', 'signup', 'purchase'],
+    granularity: 'none',
+    dimensions: ['key'],
+    measures: {
+      events: 'count',
+      last_device: { latest: 'data.device' },
+      first_country: { first: 'data.country' },
+      last_amount: { latest: 'data.amount' },
+      countries: { values: 'data.country', max: 3 },
+      top_devices: { topk: 'data.device', k: 2, capacity: 2 },
+    },
+  },
+  {
+    // Entities fed from every partition: the newest device per country, ties across partitions.
+    name: 'by_country',
+    events: ['page_view', 'signup', 'purchase'],
+    granularity: 'none',
+    dimensions: ['data.country'],
+    measures: { events: 'count', last_device: { latest: 'data.device' }, first_device: { first: 'data.device' } },
+  },
 ] as const satisfies readonly RefView[];
 
 /** Values a dimension of the views above can take (plus ones that never occur). */
 const DIMENSION_VALUES: Record<string, readonly string[]> = {
+  key: ['user-1', 'user-2', 'user-3', 'user-40', 'nobody'],
   'data.country': [...SHOP_COUNTRIES, 'XX'],
   'data.channel': SHOP_CHANNELS,
   'data.device': SHOP_DEVICES,
@@ -45,7 +70,7 @@ export interface PlannedQuery {
   readonly description: string;
 }
 
-const COARSER = { minute: ['minute', 'hour', 'day', 'all'], hour: ['hour', 'day', 'all'], day: ['day', 'all'] } as const;
+const COARSER = { minute: ['minute', 'hour', 'day', 'all'], hour: ['hour', 'day', 'all'], day: ['day', 'all'], none: ['none', 'all'] } as const;
 
 /** The view's own query (no parameters), or a random one: granularity, group_by, where, from/to. */
 export function planQuery(rng: Rng | undefined, view: RefView, now: number): PlannedQuery {
@@ -82,7 +107,7 @@ export function planQuery(rng: Rng | undefined, view: RefView, now: number): Pla
     }
     // The steps after the merge: an order by what the reference computes exactly (counts,
     // min, max, dimensions, bucket), `having` on a count, and a page.
-    const kind = (spec: unknown) => (spec === 'count' ? 'count' : Object.keys(spec as object).find((k) => k !== 'q')!);
+    const kind = (spec: unknown) => (spec === 'count' ? 'count' : Object.keys(spec as object).find((k) => !['q', 'max', 'k', 'capacity'].includes(k))!);
     const exact = Object.entries(view.measures).filter(([, spec]) => ['count', 'min', 'max'].includes(kind(spec))).map(([name]) => name);
     if (rng.chance(0.4)) {
       const keys = rng.subset([...exact, ...groupBy, 'bucket']).slice(0, 2);
@@ -108,7 +133,8 @@ export function planQuery(rng: Rng | undefined, view: RefView, now: number): Pla
         ref = { ...ref, offset };
       }
     }
-    if (rng.chance(0.2)) {
+    // A view without buckets takes no range.
+    if (view.granularity !== 'none' && rng.chance(0.2)) {
       const from = now - rng.int(0, 2 * 86_400_000);
       params.set('from', rng.chance(0.5) ? new Date(from).toISOString() : String(from));
       ref = { ...ref, from };

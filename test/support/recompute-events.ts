@@ -66,6 +66,15 @@ export const equivalenceViews: CompiledView[] = parseViews([
       top_countries: { topk: 'data.country', k: 2, capacity: 3 },
     },
   },
+  {
+    // Entities whose records are in every partition (a country's events come from many keys):
+    // ties in event time across partitions, decided by partition then offset.
+    name: 'country_entities',
+    events: ['page_view', 'purchase', 'signup', 'other'],
+    granularity: 'none',
+    dimensions: ['data.country'],
+    measures: { n: 'count', last_path: { latest: 'data.path' }, first_path: { first: 'data.path' }, last_code: { latest: 'data.code' } },
+  },
 ]).map(compileView);
 
 /**

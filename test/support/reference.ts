@@ -17,13 +17,13 @@ export interface RefView {
   readonly name: string;
   readonly events: readonly string[];
   readonly where?: Readonly<Record<string, readonly (string | number | boolean)[]>>;
-  readonly granularity: 'minute' | 'hour' | 'day';
+  readonly granularity: 'minute' | 'hour' | 'day' | 'none';
   readonly dimensions?: readonly string[];
   readonly measures: Readonly<Record<string, unknown>>;
 }
 
 export interface RefQuery {
-  readonly granularity?: 'minute' | 'hour' | 'day' | 'all';
+  readonly granularity?: 'minute' | 'hour' | 'day' | 'none' | 'all';
   readonly groupBy?: readonly string[];
   /** the dimension equals one of these (null: it is missing) */
   readonly where?: Readonly<Record<string, ReadonlyArray<string | null>>>;
@@ -38,7 +38,21 @@ export interface RefQuery {
   readonly limit?: number;
 }
 
-const SIZE = { minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
+const SIZE = { minute: 60_000, hour: 3_600_000, day: 86_400_000, none: 0 } as const;
+
+/** The kinds a spec may name (beside options such as q, max, k, capacity). */
+const KINDS = ['sum', 'avg', 'min', 'max', 'distinct', 'quantile', 'latest', 'first', 'values', 'topk'];
+const kindOfSpec = (spec: unknown): string => (spec === 'count' ? 'count' : Object.keys(spec as object).find((k) => KINDS.includes(k))!);
+
+/** UTF-8 byte order, DuckDB's and braid's for values and top-k ties. */
+const byBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+
+/** A value of a latest/first measure with its record's place. */
+interface Placed {
+  readonly v: string;
+  readonly place: readonly [number, number, number];
+}
+const comparePlace = (a: Placed, b: Placed) => a.place[0] - b.place[0] || a.place[1] - b.place[1] || a.place[2] - b.place[2];
 
 /** Records below `position` that are not duplicates (contract §3), in offset order per partition. */
 export function survivors(records: readonly RefRecord[], position: Record<number, number>, windowMs: number): RefRecord[] {
@@ -76,7 +90,8 @@ function asString(v: unknown): string | null {
 }
 
 export interface RefRow {
-  bucket: string;
+  /** null in a view of granularity none */
+  bucket: string | null;
   dims: Record<string, string | null>;
   values: Record<string, unknown[]>;
   count: number;
@@ -89,14 +104,15 @@ export function referenceRows(view: RefView, records: readonly RefRecord[], q: R
   const granularity = q.granularity ?? view.granularity;
   const groups = new Map<string, RefRow>();
   let first = Infinity;
-  for (const { event } of records) {
+  for (const { event, partition, offset } of records) {
     if (!view.events.includes(event.type)) continue;
     const whereOk = Object.entries(view.where ?? {}).every(([p, vs]) => {
       const v = asString(read(event, p));
       return v !== null && vs.map(asString).includes(v);
     });
     if (!whereOk) continue;
-    const fine = Math.floor(event.time / SIZE[view.granularity]) * SIZE[view.granularity];
+    const none = view.granularity === 'none';
+    const fine = none ? 0 : Math.floor(event.time / SIZE[view.granularity]) * SIZE[view.granularity];
     if (q.from !== undefined && fine < q.from) continue;
     if (q.to !== undefined && fine >= q.to) continue;
     const queryWhereOk = Object.entries(q.where ?? {}).every(([p, vs]) => vs.includes(asString(read(event, p))));
@@ -105,7 +121,7 @@ export function referenceRows(view: RefView, records: readonly RefRecord[], q: R
     if (!whereNotOk) continue;
     first = Math.min(first, fine);
     // granularity all: one bucket, named after the range's start (fixed below when there is none).
-    const bucket = granularity === 'all' ? 'all' : new Date(Math.floor(event.time / SIZE[granularity]) * SIZE[granularity]).toISOString();
+    const bucket = none ? null : granularity === 'all' ? 'all' : new Date(Math.floor(event.time / SIZE[granularity]) * SIZE[granularity]).toISOString();
     const dimValues = Object.fromEntries(groupBy.map((d) => [d, asString(read(event, d))]));
     const key = JSON.stringify([bucket, dimValues]);
     let row = groups.get(key);
@@ -116,17 +132,21 @@ export function referenceRows(view: RefView, records: readonly RefRecord[], q: R
     row.count++;
     for (const [name, spec] of Object.entries(view.measures)) {
       if (spec === 'count') continue;
-      const [kind, path] = Object.entries(spec as Record<string, string>).find(([k]) => k !== 'q')!;
+      const kind = kindOfSpec(spec);
+      const path = (spec as Record<string, string>)[kind]!;
       const v = read(event, path);
       const list = (row.values[name] ??= []);
-      if (kind === 'distinct') {
+      if (kind === 'distinct' || kind === 'values' || kind === 'topk') {
         const s = asString(v);
         if (s !== null) list.push(s);
+      } else if (kind === 'latest' || kind === 'first') {
+        const s = asString(v);
+        if (s !== null) list.push({ v: s, place: [event.time, partition, offset] } satisfies Placed);
       } else if (typeof v === 'number') list.push(v);
     }
   }
   const rows = [...groups.values()];
-  if (granularity === 'all') for (const row of rows) row.bucket = new Date(q.from ?? first).toISOString();
+  if (granularity === 'all' && view.granularity !== 'none') for (const row of rows) row.bucket = new Date(q.from ?? first).toISOString();
   return rows;
 }
 
@@ -136,7 +156,7 @@ function exactResult(view: RefView, row: RefRow, key: string): number | null {
   const name = dot < 0 ? key : key.slice(0, dot);
   const spec = view.measures[name];
   if (spec === 'count') return row.count;
-  const [kind] = Object.keys(spec as object).filter((k) => k !== 'q');
+  const kind = kindOfSpec(spec);
   const values = row.values[name] ?? [];
   const nums = values as number[];
   if (kind === 'distinct') return new Set(values as string[]).size;
@@ -240,10 +260,41 @@ export function expectRowsMatch(
         expect(got, `${where} ${name}`).toBe(ref.count);
         continue;
       }
-      const [kind] = Object.keys(spec as object).filter((k) => k !== 'q');
+      const kind = kindOfSpec(spec);
       const values = ref.values[name] ?? [];
       const nums = values as number[];
       switch (kind) {
+        case 'latest':
+        case 'first': {
+          const placed = [...(values as Placed[])].sort(comparePlace);
+          const want = placed.length === 0 ? null : (kind === 'latest' ? placed.at(-1)! : placed[0]!).v;
+          expect(got, `${where} ${name}`).toBe(want);
+          break;
+        }
+        case 'values': {
+          const max = (spec as { max?: number }).max ?? 100;
+          const all = [...new Set(values as string[])].sort(byBytes);
+          expect(got, `${where} ${name}`).toEqual({ values: all.slice(0, max), truncated: all.length > max });
+          break;
+        }
+        case 'topk': {
+          const k = (spec as { k: number }).k;
+          const exact = new Map<string, number>();
+          for (const v of values as string[]) exact.set(v, (exact.get(v) ?? 0) + 1);
+          const answer = got as { top: Array<{ value: string; count: number }>; n: number; error: number };
+          expect(answer.n, `${where} ${name}: n`).toBe((values as string[]).length);
+          expect(answer.top.length, `${where} ${name}: at most k`).toBeLessThanOrEqual(k);
+          for (const { value, count } of answer.top) {
+            const c = exact.get(value) ?? 0;
+            expect(count, `${where} ${name} ${value}: ${count} vs exact ${c}, bound ${answer.error}`).toBeLessThanOrEqual(c);
+            expect(c - count, `${where} ${name} ${value}: ${count} vs exact ${c}, bound ${answer.error}`).toBeLessThanOrEqual(answer.error + 1e-9);
+          }
+          if (answer.error === 0) {
+            const top = [...exact].sort(([a, x], [b, y]) => y - x || byBytes(a, b)).slice(0, k).map(([value, count]) => ({ value, count }));
+            expect(answer.top, `${where} ${name}: exact while the values fit the counters`).toEqual(top);
+          }
+          break;
+        }
         case 'sum':
           if (nums.length === 0) expect(got, `${where} ${name}`).toBeNull();
           else expectClose(got as number, nums.reduce((a, b) => a + b, 0), `${where} ${name}`);
