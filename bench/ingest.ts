@@ -37,7 +37,7 @@ import { parseArgs } from 'node:util';
 import kafkajs from 'kafkajs';
 import { Agent, request } from 'undici';
 import { emit, latencySummary, ownPeakRssMB, round, type Comparison, type Latency, type Measured } from './report.js';
-import { runPhaseProcess, startBenchBraid, type BenchBraid } from './processes.js';
+import { runPhaseProcess, startBenchBraid, type BenchBraid, cleanUpKafka } from './processes.js';
 import { DemoGenerator, type RawEvent } from '../shared/demo/generator.js';
 import { decodeEvent, defaultEventLimits, encodeEvent, recordKey, validateEvents, type StoredEvent } from '../shared/events/index.js';
 import { EmbeddedLog } from '../shared/log/embedded/index.js';
@@ -541,22 +541,6 @@ function markdown(c: Comparison): string {
   ].join('\n');
 }
 
-/** Deletes this run's topics and the consumer groups its readers (and braid's) left behind. */
-async function cleanUpKafka(o: Options, topics: readonly string[]): Promise<void> {
-  const admin = new Kafka({ clientId: `${clientId(o)}-cleanup`, brokers: [...o.brokers], logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  try {
-    const existing = new Set(await admin.listTopics());
-    const ours = topics.filter((t) => existing.has(t));
-    if (ours.length > 0) await admin.deleteTopics({ topics: ours });
-    const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(clientId(o)));
-    // One at a time: a group that still holds a member is refused, the others go.
-    for (const g of groups) await admin.deleteGroups([g]).catch(() => undefined);
-  } finally {
-    await admin.disconnect();
-  }
-}
-
 async function main(o: Options): Promise<void> {
   const scratch: Scratch = { work: await mkdtemp(path.join(tmpdir(), 'braid-bench-ingest-')), topics: [] };
   let same = true;
@@ -569,7 +553,7 @@ async function main(o: Options): Promise<void> {
       else process.stdout.write(`${markdown(c)}\n`);
     }
   } finally {
-    await cleanUpKafka(o, scratch.topics).catch((err: unknown) => say(`could not delete the topics ${scratch.topics.join(', ')}: ${(err as Error).message}`));
+    await cleanUpKafka(o.brokers, clientId(o), scratch.topics).catch((err: unknown) => say(`could not delete the topics ${scratch.topics.join(', ')}: ${(err as Error).message}`));
     await rm(scratch.work, { recursive: true, force: true });
   }
   if (!same) process.exitCode = 1;

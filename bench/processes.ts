@@ -2,6 +2,7 @@
  * The processes a bench starts: a real `braid start` with a config of its own, and a phase
  * of the bench itself in a fresh process (so its peak RSS is its own).
  */
+import kafkajs from 'kafkajs';
 import { spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -66,4 +67,21 @@ export function runPhaseProcess<T = Record<string, unknown>>(file: string, args:
   });
   if (child.status !== 0) throw new Error(`${path.basename(file)} ${args.join(' ')} failed (${child.status ?? child.signal})`);
   return JSON.parse(child.stdout.trim().split('\n').at(-1)!) as T;
+}
+
+/** Deletes a run's topics and the consumer groups its readers (and braid's) left behind, named from `clientIdPrefix`. */
+export async function cleanUpKafka(brokers: readonly string[], clientIdPrefix: string, topics: readonly string[]): Promise<void> {
+  if (topics.length === 0) return;
+  const admin = new kafkajs.Kafka({ clientId: `${clientIdPrefix}-cleanup`, brokers: [...brokers], logLevel: kafkajs.logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const ours = topics.filter((t) => existing.has(t));
+    if (ours.length > 0) await admin.deleteTopics({ topics: ours });
+    const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(clientIdPrefix));
+    // One at a time: a group that still holds a member is refused, the others go.
+    for (const g of groups) await admin.deleteGroups([g]).catch(() => undefined);
+  } finally {
+    await admin.disconnect();
+  }
 }

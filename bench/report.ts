@@ -42,7 +42,7 @@ export interface Check {
 }
 
 export interface Comparison {
-  /** the item: 1 stream aggregation, 2 ingest, 3 batch, 4 query, 5 freshness, 6 cost growth */
+  /** the item: 1 stream aggregation, 2 ingest, 3 batch, 4 query, 5 freshness, 6 cost growth, 7 erasure */
   item: number;
   title: string;
   /** the scale of this comparison, e.g. "1,000,000 events" or "100,000 groups" */

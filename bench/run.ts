@@ -9,8 +9,10 @@
  * producer and the embedded log (bench/ingest.ts), 3 batch recomputation vs DuckDB alone
  * (bench/recompute.ts), 4 query serving (bench/query.ts), 5 freshness (bench/freshness.ts),
  * 6 cost growth (bench/growth.ts: incremental batch runs, start-up and resumed replays at two
- * histories in one comparison); each at two sizes, each bench in fresh processes so peak RSS
- * is per process.
+ * histories in one comparison), 7 erasure (bench/erasure.ts: one data subject's erasure job
+ * and its steps, ingest while it runs beside ingest without, the speed layer's catch-up over
+ * 1 % erased records beside none; one size, the embedded log, and the Kafka log in the full
+ * run); each at two sizes, each bench in fresh processes so peak RSS is per process.
  *
  * Starts the Kafka broker (infra/kafka/kafka.sh, which fetches the jars once) unless one
  * answers already or BRAID_KAFKA_BROKERS is set, and stops what it started. Each bench
@@ -63,6 +65,7 @@ function plan(): Step[] {
   const probes = quick ? '50' : '300';
   const rates = [10_000, 50_000];
   const logs = quick ? ['embedded'] : ['embedded', 'kafka'];
+  const erasure = quick ? 200_000 : 2_000_000;
   return [
     ...streams.map((n, i) => ({ item: 1, label: `stream aggregation, ${n.toLocaleString('en-US')} events`, file: 'streams.ts', args: [String(n), ...k, ...(i > 0 ? ['--skip-build'] : [])] })),
     ...ingest.map((n) => ({ item: 2, label: `ingest, ${n.toLocaleString('en-US')} events`, file: 'ingest.ts', args: ['--events', String(n), '--clients', '8', '--batches', '100,1000', ...k] })),
@@ -77,6 +80,13 @@ function plan(): Step[] {
       file: 'growth.ts',
       args: quick ? ['--histories', '100000,1000000', '--new', '10000'] : ['--histories', '1000000,10000000', '--new', '100000'],
     },
+    // The fold over erased records is the embedded log's alone: once, with the embedded run.
+    ...logs.map((log) => ({
+      item: 7,
+      label: `erasure, ${erasure.toLocaleString('en-US')} events, ${log} log`,
+      file: 'erasure.ts',
+      args: ['--events', String(erasure), '--log', log, '--ingest-seconds', quick ? '3' : '10', '--repeats', quick ? '5' : '3', ...(log === 'kafka' ? ['--fold-events', '0'] : []), ...k],
+    })),
   ];
 }
 

@@ -35,6 +35,7 @@ const TITLES: Record<number, string> = {
   4: 'Query serving (Lambda answers)',
   5: 'Freshness (event to visible)',
   6: 'Cost growth (incremental runs, start-up, resumed replays)',
+  7: 'Data-subject erasure (the job, ingest beside it, the fold over erased records)',
 };
 
 const int = (x: number | undefined) => (x === undefined ? '–' : Math.round(x).toLocaleString('en-US'));

@@ -15,6 +15,11 @@ import type { SpeedLayer } from '../speed/speed-layer.js';
 /** The stores an erasure reaches, in the order it reaches them. */
 export const ErasureSteps = ['archive', 'log', 'batch', 'speed', 'replay'] as const;
 export type ErasureStep = (typeof ErasureSteps)[number];
+/** The steps each subject takes alone; the others serve every job of a group at once. */
+const SUBJECT_STEPS = ['archive', 'log'] as const;
+const SHARED_STEPS = ['batch', 'speed', 'replay'] as const;
+/** Jobs that go together at most. */
+const GROUP = 100;
 
 export const ErasureStates = ['queued', 'running', 'completed', 'failed'] as const;
 export type ErasureState = (typeof ErasureStates)[number];
@@ -87,7 +92,9 @@ export interface ErasureOptions {
  *            and a replay runs from offset 0.
  *
  * Each step is idempotent and the job's file records each one done, so a job killed at any
- * point (SIGKILL included) resumes at the next start and completes. One job runs at a time;
+ * point (SIGKILL included) resumes at the next start and completes. The jobs waiting when one
+ * group ends form the next group (up to 100): each takes the archive and log steps on its own,
+ * then one batch run, one rebuild and one replay serve them all.
  * a request for a subject whose job has not completed returns that job. The subject is kept
  * in the job's file only until it completes; the record shows its pseudonym.
  */
@@ -200,8 +207,10 @@ export class Erasures {
     if (this.#running || this.#closed) return;
     this.#running = (async () => {
       while (this.#queue.length > 0 && !this.#closed) {
-        const id = this.#queue.shift()!;
-        await this.#run(id);
+        // The jobs waiting now go together: each its own archive and log steps, then one batch
+        // run, one rebuild and one replay for all of them (the costly steps, per erasure otherwise).
+        const group = this.#queue.splice(0, GROUP);
+        await this.#runGroup(group);
       }
     })().finally(() => {
       this.#running = undefined;
@@ -210,77 +219,115 @@ export class Erasures {
     });
   }
 
-  async #run(id: string): Promise<void> {
+  async #runGroup(first: readonly string[]): Promise<void> {
     const { logger } = this.#options;
-    let job = this.#jobs.get(id)!;
-    const subject = job.key;
-    if (subject === undefined) return;
-    try {
-      job = await this.#save({ ...job, state: 'running', startedAt: job.startedAt ?? new Date().toISOString() });
-      // U: what the job erases is below the log's end now; what comes later is new data.
-      const until = job.until ?? (await this.#options.log.endPosition());
-      job = await this.#save({ ...job, until });
-      for (const step of ErasureSteps) {
-        if (job.progress.stores[step].state === 'done') continue;
-        if (this.#closed) return;
-        job = await this.#step(job, step, { state: 'running' });
-        const result = await this.#do(step, subject, until, job.partition);
-        job = await this.#step(job, step, { ...result, state: 'done' });
+    const live: string[] = [];
+    const ids = [...first];
+    for (let i = 0; ; i++) {
+      // Requests that came while the group took its subjects' steps join it.
+      if (i >= ids.length && ids.length < GROUP && this.#queue.length > 0) ids.push(...this.#queue.splice(0, GROUP - ids.length));
+      if (i >= ids.length) break;
+      const id = ids[i]!;
+      const job = this.#jobs.get(id)!;
+      const subject = job.key;
+      if (subject === undefined) continue;
+      try {
+        let current = await this.#save({ ...job, state: 'running', startedAt: job.startedAt ?? new Date().toISOString() });
+        // U: what the job erases is below the log's end now; what comes later is new data.
+        const until = current.until ?? (await this.#options.log.endPosition());
+        current = await this.#save({ ...current, until });
+        for (const step of SUBJECT_STEPS) {
+          if (this.#closed) return this.#stopped(id);
+          current = await this.#runStep(current, step, () => this.#subjectStep(step, subject, until, current.partition));
+        }
+        live.push(id);
+      } catch (err) {
+        if (this.#closed) return this.#stopped(id);
+        await this.#failed(id, err);
       }
-      // Completed: the subject leaves the job's file, which keeps the pseudonym only.
-      const { key: _forgotten, ...done } = job;
-      job = await this.#save({ ...done, state: 'completed', finishedAt: new Date().toISOString() });
-      logger.info({ erasure: id, subject: job.subject, stores: job.progress.stores }, 'erasure completed');
-    } catch (err) {
-      if (this.#closed) {
-        logger.info({ erasure: id }, 'erasure: stopped by the shutdown; it goes on at the next start');
-        return;
-      }
-      const error = err instanceof Error ? err.message : String(err);
-      job = await this.#save({ ...this.#jobs.get(id)!, state: 'failed', finishedAt: new Date().toISOString(), error, errorCode: isBraidError(err) ? err.code : 'internal' }).catch(() => job);
-      logger.error({ err, erasure: id }, 'erasure failed; request it again to go on from the step that failed');
     }
+    if (live.length === 0) return;
+    try {
+      for (const step of SHARED_STEPS) {
+        const pending = live.filter((id) => this.#jobs.get(id)!.progress.stores[step].state !== 'done');
+        if (pending.length === 0) continue;
+        if (this.#closed) return this.#stopped(live[0]!);
+        for (const id of pending) await this.#step(this.#jobs.get(id)!, step, { state: 'running' });
+        const result = await this.#sharedStep(step, pending.map((id) => this.#jobs.get(id)!.until!));
+        for (const id of pending) await this.#step(this.#jobs.get(id)!, step, { ...result, state: 'done' });
+      }
+    } catch (err) {
+      if (this.#closed) return this.#stopped(live[0]!);
+      for (const id of live) await this.#failed(id, err);
+      return;
+    }
+    for (const id of live) {
+      // Completed: the subject leaves the job's file, which keeps the pseudonym only.
+      const { key: _forgotten, ...done } = this.#jobs.get(id)!;
+      const job = await this.#save({ ...done, state: 'completed', finishedAt: new Date().toISOString() });
+      logger.info({ erasure: id, subject: job.subject, together: live.length, stores: job.progress.stores }, 'erasure completed');
+      this.#finished(job);
+    }
+  }
+
+  async #runStep(job: StoredJob, step: ErasureStep, run: () => Promise<Partial<StepProgress>>): Promise<StoredJob> {
+    if (job.progress.stores[step].state === 'done') return job;
+    const running = await this.#step(job, step, { state: 'running' });
+    const result = await run();
+    return this.#step(running, step, { ...result, state: 'done' });
+  }
+
+  #stopped(id: string): void {
+    this.#options.logger.info({ erasure: id }, 'erasure: stopped by the shutdown; it goes on at the next start');
+  }
+
+  async #failed(id: string, err: unknown): Promise<void> {
+    const error = err instanceof Error ? err.message : String(err);
+    const job = await this.#save({ ...this.#jobs.get(id)!, state: 'failed', finishedAt: new Date().toISOString(), error, errorCode: isBraidError(err) ? err.code : 'internal' }).catch(() => this.#jobs.get(id)!);
+    this.#options.logger.error({ err, erasure: id }, 'erasure failed; request it again to go on from the step that failed');
+    this.#finished(job);
+  }
+
+  #finished(job: StoredJob): void {
     this.#forgetOld();
     try {
       this.#options.onFinished?.(publicInfo(job));
     } catch (err) {
-      logger.error({ err }, 'an erasure listener failed');
+      this.#options.logger.error({ err }, 'an erasure listener failed');
     }
   }
 
-  async #do(step: ErasureStep, subject: string, until: Position, partition: number): Promise<Partial<StepProgress>> {
-    const { archiver, log, batch, replayer } = this.#options;
-    const signal = this.#abort.signal;
-    switch (step) {
-      case 'archive': {
-        // Everything below U archived first: on Kafka the log then drops what the archive holds.
-        await archiver.waitFor(until, signal);
-        const { records, files } = await archiver.erase(subject, partition, until[partition] ?? 0);
-        return { records, files };
-      }
-      case 'log': {
-        const { records } = await log.erase(subject, until);
-        return { records };
-      }
-      case 'batch': {
-        const run = await fullRun(batch, signal);
-        if (run.state !== 'succeeded') throw new BraidError('internal', `the erasure's batch run ${run.id} failed (${run.error ?? 'no reason given'}); request the erasure again to retry`);
-        if (!run.snapshot || !covers(run.snapshot, until)) throw new BraidError('internal', `the erasure's batch run ${run.id} did not reach the erasure's position`);
-        await batch.pruneOlder();
-        return { run: run.id, ...(run.version === undefined ? {} : { version: run.version }) };
-      }
-      case 'speed': {
-        await this.#options.speed()?.rebuildNow();
-        return {};
-      }
-      case 'replay': {
-        await replayer.forget();
-        const replay = await startReplay(replayer, signal);
-        const finished = await replayer.wait(replay);
-        if (finished.info.state !== 'succeeded') throw new BraidError('internal', `the erasure's replay ${replay} failed (${finished.info.error ?? 'no reason given'}); request the erasure again to retry`);
-        return { replay };
-      }
+  async #subjectStep(step: ErasureStep, subject: string, until: Position, partition: number): Promise<Partial<StepProgress>> {
+    const { archiver, log } = this.#options;
+    if (step === 'archive') {
+      // Everything below U archived first: on Kafka the log then drops what the archive holds.
+      await archiver.waitFor(until, this.#abort.signal);
+      const { records, files } = await archiver.erase(subject, partition, until[partition] ?? 0);
+      return { records, files };
     }
+    const { records } = await log.erase(subject, until);
+    return { records };
+  }
+
+  async #sharedStep(step: ErasureStep, untils: readonly Position[]): Promise<Partial<StepProgress>> {
+    const { batch, replayer } = this.#options;
+    const signal = this.#abort.signal;
+    if (step === 'batch') {
+      const run = await fullRun(batch, signal);
+      if (run.state !== 'succeeded') throw new BraidError('internal', `the erasure's batch run ${run.id} failed (${run.error ?? 'no reason given'}); request the erasure again to retry`);
+      if (!run.snapshot || !untils.every((u) => covers(run.snapshot!, u))) throw new BraidError('internal', `the erasure's batch run ${run.id} did not reach the erasure's position`);
+      await batch.pruneOlder();
+      return { run: run.id, ...(run.version === undefined ? {} : { version: run.version }) };
+    }
+    if (step === 'speed') {
+      await this.#options.speed()?.rebuildNow();
+      return {};
+    }
+    await replayer.forget();
+    const replay = await startReplay(replayer, signal);
+    const finished = await replayer.wait(replay);
+    if (finished.info.state !== 'succeeded') throw new BraidError('internal', `the erasure's replay ${replay} failed (${finished.info.error ?? 'no reason given'}); request the erasure again to retry`);
+    return { replay };
   }
 
   #step(job: StoredJob, step: ErasureStep, progress: StepProgress): Promise<StoredJob> {

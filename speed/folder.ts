@@ -1,4 +1,4 @@
-import { decodeEvent } from '../shared/events/index.js';
+import { decodeEvent, isErasedValue } from '../shared/events/index.js';
 import type { LogRecord } from '../shared/log/types.js';
 import { ViewTable, viewKey, type CompiledView } from '../shared/views/index.js';
 import { DedupeState } from './dedupe.js';
@@ -34,6 +34,8 @@ export class Folder {
 
   fold(records: readonly LogRecord[], into: Tables, counts: FoldCounts): void {
     for (const record of records) {
+      // An erased record (lambda/erasure.ts) is no record: not counted, not a duplicate, no id.
+      if (isErasedValue(record.value)) continue;
       const event = decodeEvent(record.value);
       if (this.dedupe.check(record.partition, event.id, record.appendTime)) {
         counts.duplicates++;
@@ -45,7 +47,7 @@ export class Folder {
   }
 
   warm(records: readonly LogRecord[]): void {
-    for (const record of records) this.dedupe.check(record.partition, idOf(record.value), record.appendTime);
+    for (const record of records) if (!isErasedValue(record.value)) this.dedupe.check(record.partition, idOf(record.value), record.appendTime);
   }
 }
 

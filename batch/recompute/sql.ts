@@ -173,12 +173,13 @@ export function survivorsStatements(input: SurvivorsInput): Statement[] {
       // The dedupe rule, the same in every engine: a record is a duplicate when an earlier
       // record (by offset) of its partition has the same id and was appended at most the
       // window before it — whatever its type, and whether or not that earlier record was
-      // itself a duplicate. The first occurrence survives, with its content. Only ids seen
+      // itself a duplicate. The first occurrence survives, with its content. Erased records
+      // (id '', which no client id can be) take no part: they are no records. Only ids seen
       // more than once in a partition need the window function. An incremental run sees the
       // records of its range and those before it in reach of the window: an earlier record
       // out of reach was appended more than the window before every record of the range.
       sql: `CREATE OR REPLACE TEMP TABLE braid_duplicates AS
-        WITH scope AS (SELECT partition, "offset", append_time, id, true AS counted FROM ${inRange} ${reach}),
+        WITH scope AS (SELECT * FROM (SELECT partition, "offset", append_time, id, true AS counted FROM ${inRange} ${reach}) WHERE id <> ''),
         repeated AS (SELECT partition, id FROM scope GROUP BY partition, id HAVING count(*) > 1),
         candidates AS (
           SELECT b.partition, b."offset", b.append_time, b.counted,

@@ -71,7 +71,19 @@ class Budget {
   }
 }
 
+/** How the engine found the rows of its queries (tests and the query bench read it). */
+export interface EngineStats {
+  /** tables whose rows a point lookup found by binary search */
+  pointLookups: number;
+  /** rows a filter tested one by one */
+  rowsScanned: number;
+}
+
+/** At most this many value combinations make a point lookup (each looked up alone). */
+const MAX_POINTS = 64;
+
 export class QueryEngine {
+  readonly stats: EngineStats = { pointLookups: 0, rowsScanned: 0 };
   readonly #cache: QueryCache;
   readonly #pause: () => Promise<void> | undefined;
   readonly #cacheMinRows: number;
@@ -159,9 +171,24 @@ export class QueryEngine {
   async #select(table: ColumnTable, q: ViewQuery, budget: Budget): Promise<Part> {
     const lo = q.from === undefined ? 0 : table.firstRowAt(q.from);
     const hi = q.to === undefined ? table.length : Math.max(lo, table.firstRowAt(q.to));
+    const points = hi > lo && table.buckets[lo] === table.buckets[hi - 1] ? pointCodes(table, q) : undefined;
+    if (points) {
+      // Every dimension named by where, in one bucket (an entity view's lookup): the rows are
+      // sorted by their codes, so each combination is one binary search, not a scan.
+      this.stats.pointLookups++;
+      const found: number[] = [];
+      for (const codes of points) {
+        const row = findRow(table, codes, lo, hi);
+        if (row >= 0) found.push(row);
+      }
+      found.sort((a, b) => a - b);
+      const selected = Int32Array.from(found);
+      return { table, rows: selected, lo: 0, count: selected.length, first: selected.length > 0 ? table.buckets[selected[0]!]! : Infinity };
+    }
     const masks = filterMasks(table, q);
     if (masks === null) return { table, lo, count: 0, first: Infinity };
     if (masks.length === 0) return { table, lo, count: hi - lo, first: hi > lo ? table.buckets[lo]! : Infinity };
+    this.stats.rowsScanned += hi - lo;
     const rows = new Int32Builder(1_024);
     for (let row = lo; row < hi; row++) {
       if (((row - lo) & this.#mask) === this.#mask) await this.#step(budget);
@@ -573,6 +600,45 @@ interface Mask {
 }
 
 /** The table's masks for the query's where and where_not; null when no row can pass; [] when nothing is filtered. */
+/**
+ * The code combinations of a point lookup: every dimension of the table filtered by `where`
+ * to a few values (nulls included), no `where_not`; undefined when the query is not one. A
+ * value the table does not hold drops its combinations.
+ */
+function pointCodes(table: ColumnTable, q: ViewQuery): Int32Array[] | undefined {
+  const dims = table.codes.length;
+  if (dims === 0 || q.where.size !== dims || q.whereNot.size > 0) return undefined;
+  let combos: number[][] = [[]];
+  for (let d = 0; d < dims; d++) {
+    const f = q.where.get(d);
+    if (!f) return undefined;
+    const codes = [...f.values].map((v) => table.codeOf(d, v)).filter((c) => c >= 0);
+    if (f.null) codes.push(NULL_CODE);
+    if (combos.length * Math.max(1, codes.length) > MAX_POINTS) return undefined;
+    combos = combos.flatMap((c) => codes.map((code) => [...c, code]));
+  }
+  return combos.map((c) => Int32Array.from(c));
+}
+
+/** The row in [lo, hi) (one bucket, rows in code order) whose codes are `codes`, or -1. */
+function findRow(table: ColumnTable, codes: Int32Array, lo: number, hi: number): number {
+  const compare = (row: number): number => {
+    for (let d = 0; d < codes.length; d++) {
+      const c = table.codes[d]![row]! - codes[d]!;
+      if (c !== 0) return c;
+    }
+    return 0;
+  };
+  let l = lo;
+  let h = hi;
+  while (l < h) {
+    const mid = (l + h) >>> 1;
+    if (compare(mid) < 0) l = mid + 1;
+    else h = mid;
+  }
+  return l < hi && compare(l) === 0 ? l : -1;
+}
+
 function filterMasks(table: ColumnTable, q: ViewQuery): Mask[] | null {
   const masks: Mask[] = [];
   const mask = (dim: number, fill: 0 | 1): Mask => {

@@ -25,3 +25,16 @@ export function erasedValue(bytes: number): Buffer {
 export function isErased(event: { readonly type: string }): boolean {
   return event.type === ERASED_TYPE;
 }
+
+const ERASED_PREFIX = Buffer.from('{"id":"",', 'latin1');
+
+/**
+ * Whether a record's stored bytes are an erased event, without parsing them: braid writes the
+ * id first, and no client id is empty. The fold skips these before the dedupe rule, so an
+ * erased record is no record at all (not a duplicate of another erased one).
+ */
+export function isErasedValue(value: Uint8Array): boolean {
+  if (value.length < ERASED_PREFIX.length) return false;
+  for (let i = 0; i < ERASED_PREFIX.length; i++) if (value[i] !== ERASED_PREFIX[i]) return false;
+  return true;
+}

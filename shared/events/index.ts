@@ -6,4 +6,4 @@ export { validateEvents, defaultEventLimits } from './validate.js';
 export type { EventLimits, EventProblem, ValidationResult } from './validate.js';
 export { changedNumberLiterals, childPath, firstInvalidUtf8 } from './text.js';
 export type { LiteralProblem } from './text.js';
-export { ERASED_JSON, ERASED_TYPE, erasedValue, isErased } from './erased.js';
+export { ERASED_JSON, ERASED_TYPE, erasedValue, isErased, isErasedValue } from './erased.js';

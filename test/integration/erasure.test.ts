@@ -169,6 +169,12 @@ describe.each(['embedded', 'kafka'] as const)('erasure on the %s log', (kind) =>
       await expectAllSources('after a later run and replay');
       await verify('after the erasures');
 
+      // Two requests at once go together: each its own archive and log steps, one batch run for both.
+      const [fifth, sixth] = await Promise.all([erase(5), erase(6)]);
+      expect(fifth.progress.stores.batch.run, 'one batch run served both').toBe(sixth.progress.stores.batch.run);
+      expect(fifth.progress.stores.replay.replay).toBe(sixth.progress.stores.replay.replay);
+      await expectAllSources('after erasing subjects 5 and 6 together');
+
       // An unknown subject completes with nothing found; an ingest key may not erase.
       const unknown = await t.app.inject({ method: 'DELETE', url: '/v1/subjects/nobody-at-all', headers: admin });
       expect(unknown.statusCode).toBe(202);
@@ -178,7 +184,7 @@ describe.each(['embedded', 'kafka'] as const)('erasure on the %s log', (kind) =>
       expect((await t.app.inject({ url: '/v1/erasures', headers: { 'x-api-key': INGEST } })).statusCode).toBe(403);
 
       // The search: erased markers nowhere, kept ones found.
-      const gone = [keyOf(1), markOf(1, 'a'), keyOf(2), markOf(2, 'a'), markOf(3, 'a')];
+      const gone = [keyOf(1), markOf(1, 'a'), keyOf(2), markOf(2, 'a'), markOf(3, 'a'), keyOf(5), markOf(5, 'a'), keyOf(6), markOf(6, 'a')];
       const present = [keyOf(4), markOf(4, 'a'), keyOf(7), markOf(7, 'a'), markOf(3, 'b'), keyOf(3)];
       await t.node!.archiver!.waitFor(await t.log().endPosition());
       const { found, parquetFiles } = await searchStores(t.config.dataDir, t.log(), [...gone, ...present]);

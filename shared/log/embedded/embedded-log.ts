@@ -135,8 +135,8 @@ export class EmbeddedLog implements EventLog {
   async deleteBefore(position: Position): Promise<Position> {
     if (this.closing) throw closedError(this.dir);
     const checked = this.checkPosition('deleteBefore', position);
-    // Between commits, and never beside an erasure rewriting a segment it would delete.
-    await this.exclusive(async () => {
+    // Never beside an erasure rewriting a segment it would delete (a rename would bring it back).
+    await this.withSegments(async () => {
       for (const part of this.parts) if (checked[part.id] !== undefined) await part.deleteBefore(checked[part.id]!);
     });
     return this.startPosition();
@@ -150,8 +150,11 @@ export class EmbeddedLog implements EventLog {
     const below = checked[part.id] ?? 0;
     let records = 0;
     if (below > part.startOffset) {
-      await this.exclusive(async () => {
-        records = await part.erase(Buffer.from(key, 'utf8'), below);
+      const bytes = Buffer.from(key, 'utf8');
+      await this.withSegments(async () => {
+        // Only the seal waits for, and holds up, appends; the rewrite of sealed segments does not.
+        await this.exclusive(() => part.sealFor(bytes, below));
+        records = await part.eraseSealed(bytes, below);
       });
     }
     return { partition: part.id, records };
@@ -207,6 +210,7 @@ export class EmbeddedLog implements EventLog {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.draining;
+      await this.segmentWork;
       this.changed.fire();
       await Promise.allSettled(this.parts.map((p) => p.close()));
       await this.lock.release();
@@ -223,6 +227,15 @@ export class EmbeddedLog implements EventLog {
       value: record.value,
       partition: partitionFor(record.key, this.partitions),
     };
+  }
+
+  /** Erasures and deletions of sealed segments, one at a time. */
+  private segmentWork: Promise<unknown> = Promise.resolve();
+
+  private withSegments<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.segmentWork.then(task);
+    this.segmentWork = run.catch(() => undefined);
+    return run;
   }
 
   /** Runs `task` alone: after the group committing now, before the next. */

@@ -175,14 +175,28 @@ export class Partition {
    * deletes the temp). The active segment is sealed first when it holds such a record (it is
    * written to, so it cannot be renamed over). Readers may still yield a record they read
    * before the rename. Idempotent: an erased record no longer has the key. The caller keeps
-   * appends out meanwhile (EmbeddedLog's exclusive tasks).
+   * appends out of `sealFor` and deletions out of `eraseSealed`.
    */
   async erase(key: Buffer, until: number): Promise<number> {
+    await this.sealFor(key, until);
+    return this.eraseSealed(key, until);
+  }
+
+  /**
+   * Seals the active segment when it holds a record of `key` below `until`: the first part of
+   * `erase`, the only one that must not overlap an append (EmbeddedLog runs it between group
+   * commits). After it, every such record is in a sealed segment, and later appends are at or
+   * after `until`.
+   */
+  async sealFor(key: Buffer, until: number): Promise<void> {
     const active = this.current;
-    if (active.baseOffset < until && active.size > 0) {
-      const data = await readAt(active.path, active.size, 0);
-      if (erasedFrames(data, active, key, until, false) > 0) await this.roll();
-    }
+    if (active.baseOffset >= until || active.size === 0) return;
+    const data = await readAt(active.path, active.size, 0);
+    if (erasedFrames(data, active, key, until, false) > 0) await this.roll();
+  }
+
+  /** The rest of `erase`: the sealed segments rewritten; appends go on meanwhile (they touch only the active one). */
+  async eraseSealed(key: Buffer, until: number): Promise<number> {
     let erased = 0;
     for (const segment of this.segments.slice(0, -1)) {
       if (segment.baseOffset >= until) break;
