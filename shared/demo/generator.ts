@@ -32,10 +32,14 @@ const PATHS = ['/', '/search', '/product/1', '/product/2', '/product/3', '/cart'
 const COUNTRIES = ['DE', 'FR', 'US', 'GB', 'JP', 'BR', 'IN', 'ES', 'NL', 'CÔTE-D’IVOIRE'];
 const CHANNELS = ['web', 'app', 'email'];
 const DEVICES = ['desktop', 'mobile', 'tablet'];
+const PRODUCTS = ['espresso-machine', 'grinder', 'kettle', 'mug', 'beans-1kg', 'filter-papers', 'scale', 'tamper'];
+/** An order's statuses after `placed`, in the order they happen. */
+const ORDER_STEPS = ['paid', 'shipped', 'delivered'] as const;
 
 /**
- * Realistic web-shop traffic for the demo, tests and benchmarks: page views, sign-ups and
- * purchases with amounts, countries and latencies; retried duplicates and late events
+ * Realistic web-shop traffic for the demo, tests and benchmarks: page views (paths,
+ * devices, latencies), sign-ups, purchases (each an order, with a product, an amount and a
+ * country) and the orders' later status updates; retried duplicates and late events
  * included. Deterministic for a seed and a sequence of `now`s.
  */
 export class DemoGenerator {
@@ -105,7 +109,7 @@ export class DemoGenerator {
           latency_ms: this.#chance(0.95) ? this.#int(20, 400) : this.#int(400, 5_000),
         },
       };
-    } else if (roll <= 88) {
+    } else if (roll <= 86) {
       event = {
         id: `su-${this.#options.seed}-${n}`,
         type: 'signup',
@@ -113,19 +117,37 @@ export class DemoGenerator {
         key: user,
         data: { country, channel: this.#pick(CHANNELS) },
       };
-    } else {
+    } else if (roll <= 94 || this.#open.length === 0) {
       const cents = this.#chance(0.9) ? this.#int(199, 15_000) : this.#int(15_000, 250_000);
+      const orderId = `order-${this.#options.seed}-${n}`;
       event = {
-        id: `order-${this.#options.seed}-${n}`,
+        id: orderId,
         type: 'purchase',
         time: new Date(time).toISOString(),
         key: user,
-        data: { amount: cents / 100, items: this.#int(1, 6), country, channel: this.#pick(CHANNELS) },
+        data: { order_id: orderId, status: 'placed', product: this.#pick(PRODUCTS), amount: cents / 100, items: this.#int(1, 6), country, channel: this.#pick(CHANNELS) },
       };
+      this.#open.push({ orderId, user, step: 0 });
+      if (this.#open.length > 1_000) this.#open.shift();
+    } else {
+      // The next status of a recent order (late ones too: a late "shipped" must not overwrite "delivered").
+      const at = this.#int(0, this.#open.length - 1);
+      const order = this.#open[at]!;
+      event = {
+        id: `ou-${this.#options.seed}-${n}`,
+        type: 'order_update',
+        time: new Date(time).toISOString(),
+        key: order.user,
+        data: { order_id: order.orderId, status: ORDER_STEPS[order.step]! },
+      };
+      if (++order.step >= ORDER_STEPS.length) this.#open.splice(at, 1);
     }
     this.#remember(event);
     return event;
   }
+
+  /** Recent orders not yet delivered, for their next update. */
+  readonly #open: Array<{ orderId: string; user: string; step: number }> = [];
 
   #remember(event: RawEvent): void {
     this.#recent.push(event);
