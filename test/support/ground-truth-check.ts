@@ -42,7 +42,7 @@ export class LogMirror {
  */
 export function queriesFor(view: RefView, T0: number, filters: Record<string, string[]>, depth: 'full' | 'light' = 'full'): RefQuery[] {
   const dims = view.dimensions ?? [];
-  if (depth === 'light') return [{}, { granularity: 'day', groupBy: [] }];
+  if (depth === 'light') return view.granularity === 'none' ? [{}, { granularity: 'all', groupBy: [] }] : [{}, { granularity: 'day', groupBy: [] }];
   const out: RefQuery[] = [];
   for (const granularity of view.granularity === 'none' ? (['none'] as const) : GRANULARITIES.slice(GRANULARITIES.indexOf(view.granularity))) {
     out.push({ granularity });
@@ -62,7 +62,16 @@ export function queriesFor(view: RefView, T0: number, filters: Record<string, st
     const [dim, values] = filtered[0]!;
     out.push({ granularity: view.granularity === 'day' ? 'day' : 'hour', from: T0 - 2 * DAY, to: T0, where: { [dim]: values } });
   }
-  return [...out, ...orderedQueries(view, T0, filters)];
+  const all = [...out, ...orderedQueries(view, T0, filters)];
+  // A view without time buckets takes no range and no bucketed granularity.
+  if (view.granularity === 'none') return all.filter((q) => q.from === undefined && q.to === undefined && (q.granularity === undefined || q.granularity === 'none' || q.granularity === 'all'));
+  return all;
+}
+
+interface TopkAnswer {
+  readonly top: ReadonlyArray<{ value: string; count: number }>;
+  readonly n: number;
+  readonly error: number;
 }
 
 /**
@@ -72,7 +81,7 @@ export function queriesFor(view: RefView, T0: number, filters: Record<string, st
  */
 function orderedQueries(view: RefView, T0: number, filters: Record<string, string[]>): RefQuery[] {
   const dims = view.dimensions ?? [];
-  const kind = (spec: unknown) => (spec === 'count' ? 'count' : Object.keys(spec as object).find((k) => k !== 'q')!);
+  const kind = (spec: unknown) => (spec === 'count' ? 'count' : Object.keys(spec as object).find((k) => !['q', 'max', 'k', 'capacity'].includes(k))!);
   const measure = (k: string) => Object.entries(view.measures).find(([, spec]) => kind(spec) === k)?.[0];
   const count = measure('count')!;
   const extreme = measure('max') ?? measure('min');
@@ -152,7 +161,7 @@ export function logCases(records: readonly RefRecord[], survivors: readonly RefR
 const HLL_REGISTERS = 16_384; // p = 14 (contract §4)
 
 function measureKind(spec: unknown): string {
-  return spec === 'count' ? 'count' : Object.keys(spec as object).find((k) => k !== 'q')!;
+  return spec === 'count' ? 'count' : Object.keys(spec as object).find((k) => !['q', 'max', 'k', 'capacity'].includes(k))!;
 }
 
 /** The view with its distinct measures left out, for `expectRowsMatch`; `expectDistinctMatch` checks those. */
@@ -209,6 +218,7 @@ export function expectSameAnswer(
 ): void {
   expect(actual.length, `${context}: rows`).toBe(expected.length);
   const loose = new Set(Object.entries(view.measures).filter(([, s]) => ['sum', 'avg'].includes(measureKind(s))).map(([n]) => n));
+  const topks = new Set(Object.entries(view.measures).filter(([, s]) => measureKind(s) === 'topk').map(([n]) => n));
   actual.forEach((row, i) => {
     const other = expected[i]!;
     expect(Object.keys(row).sort(), `${context}: row ${i} columns`).toEqual(Object.keys(other).sort());
@@ -217,6 +227,14 @@ export function expectSameAnswer(
       const where = `${context}: row ${i} (${JSON.stringify(other)}) ${name}`;
       if (loose.has(name) && typeof value === 'number' && typeof want === 'number') {
         expect(Math.abs(value - want), `${where}: ${value} vs ${want}`).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(want)));
+      } else if (topks.has(name)) {
+        // Two engines' summaries agree within their bounds, not bit for bit (contract §4).
+        const [a, b] = [value as TopkAnswer, want as TopkAnswer];
+        expect(a.n, `${where}: n`).toBe(b.n);
+        for (const { value: v, count } of a.top) {
+          const other = b.top.find((t) => t.value === v)?.count;
+          if (other !== undefined) expect(Math.abs(count - other), `${where}: ${v}`).toBeLessThanOrEqual(a.error + b.error + 1e-9);
+        }
       } else {
         expect(value, where).toEqual(want);
       }

@@ -65,6 +65,23 @@ export const groundTruthViews = [
     granularity: 'minute',
     measures: { n: 'count', amount: { sum: 'data.amount' }, items_q: { quantile: 'data.items', q: [0.5, 0.95] } },
   },
+  {
+    // A read model per customer: the awkward values (unicode, numbers' text forms, missing
+    // and wrong-typed fields) through latest, first, values and topk; where.key is a point lookup.
+    name: 'customers',
+    events: ['purchase', 'signup', 'page_view', 'refund'],
+    granularity: 'none',
+    dimensions: ['key'],
+    measures: {
+      events: 'count',
+      last_country: { latest: 'data.country' },
+      first_country: { first: 'data.country' },
+      last_amount: { latest: 'data.amount' },
+      countries: { values: 'data.country', max: 4 },
+      top_countries: { topk: 'data.country', k: 3, capacity: 4 },
+      biggest: { max: 'data.amount' },
+    },
+  },
 ] as const satisfies readonly RefView[];
 
 /** Query filters worth asking per view: dimension → values (none containing a comma). */
@@ -72,6 +89,7 @@ export const groundTruthFilters: Record<string, Record<string, string[]>> = {
   sales: { 'data.country': ['日本', 'Espan\u0303a', ''], 'data.vip': ['true'] },
   web_latency: { 'data.page.section': ['ünïcödé', 'tab\there'], 'data.status': ['404', '500'] },
   activity: { type: ['refund', 'signup'], 'data.country': ['🇧🇷 Brasil', 'Zürich "ZH"'] },
+  customers: { key: ['user-3', 'user-17', 'nobody'] },
   signups: { 'data.score': ['1e+21', '0.30000000000000004', '-5'], 'data.referrer': ['ami·e'] },
   totals: {},
 };
