@@ -24,6 +24,7 @@ export function toCsv(view: CompiledView, groupBy: readonly string[], rows: read
 
 function field(value: unknown): string {
   if (value === null || value === undefined) return '';
-  const text = typeof value === 'string' ? value : String(value);
+  // values and topk answer objects: written as their JSON text in one field.
+  const text = typeof value === 'string' ? value : typeof value === 'object' ? JSON.stringify(value) : String(value);
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
