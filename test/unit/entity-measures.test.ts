@@ -7,7 +7,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compareText, first, latest, topk, values, type Measure, type Place } from '../../shared/measures/index.js';
+import { compareText, first, kindOf, latest, measureOf, topk, values, type Measure, type Place } from '../../shared/measures/index.js';
 import { dimensionValue } from '../../shared/views/index.js';
 
 interface Rec {
@@ -133,5 +133,28 @@ describe('compareText', () => {
         expect(Math.sign(compareText(a, b))).toBe(Math.sign(Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))));
       }),
     );
+  });
+});
+
+describe('verification between engines', () => {
+  const spec = { kind: 'topk', path: 'v', k: 2, capacity: 2 } as const;
+  const kind = kindOf(spec);
+  const m = measureOf(spec);
+  it('accepts two top-k summaries within the sum of their bounds, and refuses more or another n', () => {
+    // n 10, counters a:4 b:3 (bound (10-7)/3 = 1) against a:5 b:3 (bound (10-8)/3): within 1 + 2/3.
+    expect(kind.difference(spec, m, { values: ['a', 'b'], counts: [4, 3], n: 10 }, { values: ['a', 'b'], counts: [5, 3], n: 10 })).toBeUndefined();
+    expect(kind.difference(spec, m, { values: ['a', 'b'], counts: [2, 3], n: 10 }, { values: ['a', 'b'], counts: [5, 3], n: 10 })).toBeDefined();
+    expect(kind.difference(spec, m, { values: ['a'], counts: [4], n: 10 }, { values: ['a'], counts: [4], n: 11 })).toBeDefined();
+  });
+  it('accepts latest, first and values only when identical', () => {
+    const latestSpec = { kind: 'latest', path: 'v' } as const;
+    const l = kindOf(latestSpec);
+    const a = { t: 1, p: 0, o: 3, v: 'x' };
+    expect(l.difference(latestSpec, measureOf(latestSpec), a, { ...a })).toBeUndefined();
+    expect(l.difference(latestSpec, measureOf(latestSpec), a, { ...a, o: 4 })).toBeDefined();
+    expect(l.difference(latestSpec, measureOf(latestSpec), a, null)).toBeDefined();
+    const valuesSpec = { kind: 'values', path: 'v', max: 3 } as const;
+    const v = kindOf(valuesSpec);
+    expect(v.difference(valuesSpec, measureOf(valuesSpec), { values: ['a'], truncated: false }, { values: ['a'], truncated: true })).toBeDefined();
   });
 });
