@@ -160,7 +160,7 @@ const median = (xs: readonly number[]) => {
 const clientId = (o: Options) => `braid-bench-erasure-${o.runId}`;
 
 /** Every event of the demo views, once: the total the checks compare. */
-const TOTAL_VIEW = { name: 'erasure_total', events: ['page_view', 'signup', 'purchase'], granularity: 'day', dimensions: [], measures: { events: 'count' } };
+const TOTAL_VIEW = { name: 'erasure_total', events: ['page_view', 'signup', 'purchase', 'order_update'], granularity: 'day', dimensions: [], measures: { events: 'count' } };
 
 async function demoViewDefinitions(): Promise<unknown[]> {
   const demo = parse(await readFile(fileURLToPath(new URL('../braid.yaml', import.meta.url)), 'utf8')) as { views: unknown[] };
@@ -583,7 +583,15 @@ async function buildFoldLogs(o: Options, dirs: { none: string; erased: string; r
 }
 
 async function foldViews(): Promise<CompiledView[]> {
-  return parseViews(await demoViewDefinitions()).map(compileView);
+  // latest and first hold their record's offset in the state, and a log written without the
+  // erased events has other offsets than the rewritten one (which keeps them): those measures
+  // are left out of this comparison (the erasure test compares their answers with the reference).
+  const defs = (await demoViewDefinitions()) as Array<{ measures: Record<string, unknown> }>;
+  const placed = (spec: unknown) => typeof spec === 'object' && spec !== null && ('latest' in spec || 'first' in spec);
+  const kept = defs
+    .map((d) => ({ ...d, measures: Object.fromEntries(Object.entries(d.measures).filter(([, spec]) => !placed(spec))) }))
+    .filter((d) => Object.keys(d.measures).length > 0);
+  return parseViews(kept).map(compileView);
 }
 
 /** The speed layer's catch-up from offset 0 over the log in `dir`; the merged rows of every view. */

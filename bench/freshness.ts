@@ -48,7 +48,7 @@ async function startBraid(dir: string): Promise<BenchBraid> {
     ...demo.views,
     { name: 'markers', events: ['probe'], granularity: 'minute', dimensions: ['data.marker'], measures: { seen: 'count' } },
     // Every load event once: the check that nothing was lost or doubled under the load.
-    { name: 'load_total', events: ['page_view', 'signup', 'purchase'], granularity: 'day', dimensions: [], measures: { events: 'count' } },
+    { name: 'load_total', events: ['page_view', 'signup', 'purchase', 'order_update'], granularity: 'day', dimensions: [], measures: { events: 'count' } },
   ];
   return startBenchBraid(dir, {
     batch: { schedule: '*/15 * * * * *' }, // every 15 s: hand-offs during the measurement
