@@ -1,4 +1,4 @@
-import { decodeEvent, isErasedValue } from '../shared/events/index.js';
+import { decodeEvent, EventScanner, isErasedValue } from '../shared/events/index.js';
 import type { LogRecord } from '../shared/log/types.js';
 import { ViewTable, viewKey, type CompiledView } from '../shared/views/index.js';
 import { DedupeState } from './dedupe.js';
@@ -26,17 +26,20 @@ export interface FoldCounts {
 export class Folder {
   readonly views: readonly CompiledView[];
   readonly dedupe: DedupeState;
+  /** decodes only what the views read (shared/events/scan.ts) */
+  readonly #scanner: EventScanner;
 
   constructor(views: readonly CompiledView[], dedupe: DedupeState) {
     this.views = views;
     this.dedupe = dedupe;
+    this.#scanner = new EventScanner(views.flatMap((v) => v.paths));
   }
 
   fold(records: readonly LogRecord[], into: Tables, counts: FoldCounts): void {
     for (const record of records) {
       // An erased record (lambda/erasure.ts) is no record: not counted, not a duplicate, no id.
       if (isErasedValue(record.value)) continue;
-      const event = decodeEvent(record.value);
+      const event = this.#scanner.scan(record.value);
       if (this.dedupe.check(record.partition, event.id, record.appendTime)) {
         counts.duplicates++;
         continue;

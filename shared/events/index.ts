@@ -7,3 +7,4 @@ export type { EventLimits, EventProblem, ValidationResult } from './validate.js'
 export { changedNumberLiterals, childPath, firstInvalidUtf8 } from './text.js';
 export type { LiteralProblem } from './text.js';
 export { ERASED_JSON, ERASED_TYPE, erasedValue, isErased, isErasedValue } from './erased.js';
+export { EventScanner } from './scan.js';

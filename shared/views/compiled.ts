@@ -15,6 +15,8 @@ export interface CompiledView {
   /** per measure, the reader of its input (count reads nothing) */
   readonly measureInputs: ReadonlyArray<((e: StoredEvent) => unknown) | undefined>;
   readonly dimensionReaders: ReadonlyArray<(e: StoredEvent) => unknown>;
+  /** every path the view reads (dimensions, where, measure inputs): what a fold must decode */
+  readonly paths: readonly string[];
   /** whether an event belongs to the view (type and where) */
   matches(event: StoredEvent): boolean;
 }
@@ -32,6 +34,7 @@ export function compileView(def: ViewDefinition): CompiledView {
     columns: specs.map((s) => kindOf(s).columns(s)),
     measureInputs: specs.map((s) => ('path' in s ? pathReader(s.path) : undefined)),
     dimensionReaders: def.dimensions.map(pathReader),
+    paths: [...new Set([...def.dimensions, ...Object.keys(def.where), ...specs.flatMap((s) => ('path' in s ? [s.path] : []))])],
     matches(event) {
       if (!types.has(event.type)) return false;
       for (const w of where) {

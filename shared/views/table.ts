@@ -69,10 +69,19 @@ export class GroupTable {
  */
 export class ViewTable extends GroupTable {
   readonly view: CompiledView;
+  /**
+   * The fold's way to a group (issue 13): bucket, then each dimension's value, as nested maps,
+   * so that adding an event to an existing group allocates no key (the `rows` key, a string of
+   * the bucket and the dimensions as JSON, is built once, when the group is created). Rows are
+   * never removed, so an entry here stays the row `rows` holds.
+   */
+  readonly #index = new Map<unknown, unknown>();
+  readonly #dims: (string | null)[];
 
   constructor(view: CompiledView) {
     super(view.measures);
     this.view = view;
+    this.#dims = view.dimensionReaders.map(() => null);
   }
 
   /** Folds one (non-duplicate) event in, if it belongs to the view; `at` is its record's place (partition, offset). */
@@ -80,8 +89,24 @@ export class ViewTable extends GroupTable {
     const view = this.view;
     if (!view.matches(event)) return;
     const bucket = bucketOf(event.time, view.def.granularity);
-    const dims = view.dimensionReaders.map((read) => dimensionValue(read(event)));
-    const row = this.group(bucket, dims);
+    const readers = view.dimensionReaders;
+    const dims = this.#dims;
+    let node = this.#index;
+    let key: unknown = bucket;
+    for (let d = 0; d < readers.length; d++) {
+      let next = node.get(key) as Map<unknown, unknown> | undefined;
+      if (next === undefined) {
+        next = new Map();
+        node.set(key, next);
+      }
+      node = next;
+      key = dims[d] = dimensionValue(readers[d]!(event));
+    }
+    let row = node.get(key) as ViewRow | undefined;
+    if (row === undefined) {
+      row = this.group(bucket, dims.slice());
+      node.set(key, row);
+    }
     const { measures, measureInputs } = view;
     const place: Place = { time: event.time, partition: at.partition, offset: at.offset };
     for (let i = 0; i < measures.length; i++) {
