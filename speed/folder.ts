@@ -45,7 +45,8 @@ export class Folder {
         continue;
       }
       counts.folded++;
-      for (const table of into.values()) table.add(event, record);
+      const place = { time: event.time, partition: record.partition, offset: record.offset };
+      for (const table of into.values()) table.add(event, record, place);
     }
   }
 

@@ -84,8 +84,12 @@ export class ViewTable extends GroupTable {
     this.#dims = view.dimensionReaders.map(() => null);
   }
 
-  /** Folds one (non-duplicate) event in, if it belongs to the view; `at` is its record's place (partition, offset). */
-  add(event: StoredEvent, at: { readonly partition: number; readonly offset: number }): void {
+  /**
+   * Folds one (non-duplicate) event in, if it belongs to the view; `at` is its record's place
+   * (partition, offset), and `place` the same with the event's time when the caller has made it
+   * once for every view (the fold does).
+   */
+  add(event: StoredEvent, at: { readonly partition: number; readonly offset: number }, place?: Place): void {
     const view = this.view;
     if (!view.matches(event)) return;
     const bucket = bucketOf(event.time, view.def.granularity);
@@ -108,10 +112,10 @@ export class ViewTable extends GroupTable {
       node.set(key, row);
     }
     const { measures, measureInputs } = view;
-    const place: Place = { time: event.time, partition: at.partition, offset: at.offset };
+    const where = place ?? { time: event.time, partition: at.partition, offset: at.offset };
     for (let i = 0; i < measures.length; i++) {
       const input = measureInputs[i];
-      row.states[i] = measures[i]!.add(row.states[i], input ? input(event) : undefined, place);
+      row.states[i] = measures[i]!.add(row.states[i], input ? input(event) : undefined, where);
     }
   }
 }

@@ -33,7 +33,10 @@ const placed = <K extends 'latest' | 'first'>(kind: K, keepsLater: boolean): Mea
       const form = distinctForm(v);
       if (form === undefined) return s;
       if (at === undefined) throw new Error(`${kind}: a value needs its record's place (time, partition, offset)`);
-      return pick(s, { t: at.time, p: at.partition, o: at.offset, v: form });
+      // The state stays when it wins (most events of an entity are not its newest in a
+      // catch-up of late events, and every event is in `first`): no object for a loser.
+      if (s !== null && (s.t - at.time || s.p - at.partition || s.o - at.offset) > 0 === keepsLater) return s;
+      return { t: at.time, p: at.partition, o: at.offset, v: form };
     },
     merge: pick,
     absorb: pick,
