@@ -1,6 +1,6 @@
 import { withTimeout } from '../../shared/async.js';
 import { BraidError } from '../../shared/errors.js';
-import { encodeEvent, recordKey, validateEvents, type EventLimits, type EventProblem } from '../../shared/events/index.js';
+import { recordKey, validateEvents, type EventLimits, type EventProblem } from '../../shared/events/index.js';
 import type { Appended, EventLog } from '../../shared/log/types.js';
 import type { IngestMetrics } from '../metrics/index.js';
 
@@ -60,7 +60,7 @@ export class Ingestor {
     }
     const log = this.#options.log();
     if (!log) throw new BraidError('not_ready', 'the log is not open yet; retry in a few seconds');
-    const records = result.events.map((e) => ({ key: recordKey(e), value: encodeEvent(e) }));
+    const records = result.events.map((e, i) => ({ key: recordKey(e), value: result.values[i]! }));
     const stop = metrics?.appendSeconds.startTimer();
     const appended = await withTimeout(
       log.append(records),

@@ -57,7 +57,8 @@ export interface LiteralProblem {
 
 const TWO_53 = 2n ** 53n;
 // Only a document with a long run of digits or a three-digit exponent can hold such a literal.
-const SUSPECT = /\d{16}|[eE][+-]?\d{3}/;
+// An exponent follows a digit in JSON's grammar, so text such as an id "page-123" is not suspect.
+const SUSPECT = /\d{16}|\d[eE][+-]?\d{3}/;
 
 /**
  * Number literals of a JSON document (already known to parse) that the parser would change:
