@@ -14,6 +14,9 @@ import { registerBodyParsers } from './body.js';
 import { RequestLog } from './request-log.js';
 import { toBraidError } from './errors.js';
 import { Ingestor } from './ingest/ingestor.js';
+import type { Decoded } from './ingest/decode.js';
+import type { DecodeJob } from './ingest/decode-worker.js';
+import { WorkerPool } from '../shared/threads/pool.js';
 import { createIngestMetrics, createQueryMetrics, registerRoleMetrics } from './metrics/index.js';
 import { QueryService } from './query/service.js';
 import { subjectEvents } from '../lambda/subjects.js';
@@ -79,7 +82,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   const ingestMetrics = createIngestMetrics(deps.registry);
-  const ingestor = new Ingestor({ log: () => deps.log.current(), limits: config.ingest, metrics: ingestMetrics });
+  // Request bodies are decoded and validated off the event loop (issue 13): the loop keeps
+  // acknowledging, folding and answering queries while another core parses.
+  const decoders =
+    config.ingest.decodeThreads > 0 && config.roles.ingest
+      ? new WorkerPool<DecodeJob, Decoded>({ file: new URL('../shared/threads/bootstrap.mjs', import.meta.url), module: '../../serving/ingest/decode-worker.ts', size: config.ingest.decodeThreads, maxQueue: config.ingest.decodeQueue, name: 'ingest decoding' })
+      : undefined;
+  if (decoders) app.addHook('onClose', () => decoders.close());
+  const ingestor = new Ingestor({ log: () => deps.log.current(), limits: config.ingest, metrics: ingestMetrics, ...(decoders ? { decoders } : {}) });
   // Kappa mode runs no archive and no batch layer (lambda/node.ts).
   const lambda = config.mode !== 'kappa';
   registerRoleMetrics({

@@ -1,17 +1,21 @@
 import { withTimeout } from '../../shared/async.js';
 import { BraidError } from '../../shared/errors.js';
-import { recordKey, validateEvents, type EventLimits, type EventProblem } from '../../shared/events/index.js';
 import type { Appended, EventLog } from '../../shared/log/types.js';
+import type { WorkerPool } from '../../shared/threads/pool.js';
+import type { IngestBody } from '../body.js';
+import { decodeIngest, recordsOf, type Decoded, type DecodeLimits } from './decode.js';
+import type { DecodeJob } from './decode-worker.js';
 import type { IngestMetrics } from '../metrics/index.js';
 
 export interface IngestorOptions {
   /** The log, or undefined while it is still opening (requests then get 503). */
   readonly log: () => EventLog | undefined;
-  readonly limits: EventLimits & {
-    readonly maxBatchEvents: number;
+  readonly limits: DecodeLimits & {
     /** a request waits at most this long for the log (ms) */
     readonly appendTimeoutMs: number;
   };
+  /** decoding threads (ingest.decodeThreads); without, bodies are decoded on the event loop */
+  readonly decoders?: WorkerPool<DecodeJob, Decoded>;
   readonly metrics?: IngestMetrics;
   readonly now?: () => number;
 }
@@ -22,45 +26,36 @@ export interface IngestResult {
 }
 
 /**
- * The write path: validate a whole request, then append it to the log in one call.
- * All-or-nothing for invalid input: nothing is appended unless every event is valid.
- * (A log failure after validation answers 503; whatever part of the batch reached the
- * log is harmless, since a client's retry of the same ids is deduplicated downstream,
- * contract §3.)
+ * The write path: decode and validate a whole request (serving/ingest/decode.ts), then
+ * append it to the log in one call. All-or-nothing for invalid input: nothing is appended
+ * unless every event is valid. (A log failure after validation answers 503; whatever part of
+ * the batch reached the log is harmless, since a client's retry of the same ids is
+ * deduplicated downstream, contract §3.)
  */
 export class Ingestor {
   readonly #options: IngestorOptions;
+  readonly #limits: DecodeLimits;
 
   constructor(options: IngestorOptions) {
     this.#options = options;
+    const { maxFutureMs, maxEventBytes, maxDepth, maxBatchEvents } = options.limits;
+    // Only what decoding reads: this object goes to the decoding threads with every job.
+    this.#limits = { maxFutureMs, maxEventBytes, maxDepth, maxBatchEvents };
   }
 
-  /** `found`: problems already found in the request's text (number literals), reported with the rest. */
-  async ingest(input: readonly unknown[], found: readonly EventProblem[] = []): Promise<IngestResult> {
-    const { limits, metrics } = this.#options;
-    if (input.length === 0) {
-      throw new BraidError('invalid_body', 'the request holds no events; send at least one');
-    }
-    if (input.length > limits.maxBatchEvents) {
-      throw new BraidError(
-        'too_many_events',
-        `the request holds ${input.length} events, over the limit of ${limits.maxBatchEvents} (ingest.maxBatchEvents); split it into smaller requests`,
-      );
-    }
+  /** The body decoded: its records, or the error to answer with (and how many events it held). */
+  async decode(body: IngestBody): Promise<Decoded> {
     const now = this.#options.now?.() ?? Date.now();
-    const result = validateEvents(input, limits, now);
-    const problems = [...(result.ok ? [] : result.problems), ...found].sort((a, b) => a.index - b.index); // stable: each event's own order stays
-    if (!result.ok || problems.length > 0) {
-      const invalid = new Set(problems.map((p) => p.index)).size;
-      throw new BraidError(
-        'invalid_events',
-        `${invalid} of ${input.length} events are invalid, so nothing was appended; fix the events listed in "problems" and resend the whole request`,
-        { details: { problems } },
-      );
-    }
+    const pool = this.#options.decoders;
+    if (!pool) return decodeIngest(body.bytes, body.form, this.#limits, now);
+    return pool.run({ body: body.bytes, form: body.form, limits: this.#limits, now });
+  }
+
+  async append(decoded: Extract<Decoded, { ok: true }>): Promise<IngestResult> {
+    const { limits, metrics } = this.#options;
     const log = this.#options.log();
     if (!log) throw new BraidError('not_ready', 'the log is not open yet; retry in a few seconds');
-    const records = result.events.map((e, i) => ({ key: recordKey(e), value: result.values[i]! }));
+    const records = recordsOf(decoded);
     const stop = metrics?.appendSeconds.startTimer();
     const appended = await withTimeout(
       log.append(records),
@@ -68,7 +63,12 @@ export class Ingestor {
       () => new BraidError('log_unavailable', `the log did not acknowledge the append within ${limits.appendTimeoutMs} ms (ingest.appendTimeoutMs); retry the request, retries are deduplicated by id`),
     );
     stop?.();
-    metrics?.bytes.inc(records.reduce((n, r) => n + r.value.length, 0));
+    metrics?.bytes.inc(decoded.bytes.byteLength);
     return { accepted: appended.length, appended };
   }
+}
+
+/** A decoding error as the catalogue's error. */
+export function decodeError(decoded: Extract<Decoded, { ok: false }>): BraidError {
+  return new BraidError(decoded.error.code, decoded.error.message, decoded.error.details === undefined ? {} : { details: decoded.error.details });
 }

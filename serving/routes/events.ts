@@ -1,9 +1,9 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { isBraidError } from '../../shared/errors.js';
-import { eventsOfBody } from '../body.js';
+import { ingestBodyOf } from '../body.js';
 import { toBraidError } from '../errors.js';
-import type { Ingestor } from '../ingest/ingestor.js';
+import { decodeError, type Ingestor } from '../ingest/ingestor.js';
 import type { IngestMetrics } from '../metrics/index.js';
 import { Accepted, ErrorBody } from '../schemas.js';
 
@@ -43,9 +43,10 @@ export function eventRoutes({ ingestor, metrics }: EventRoutesOptions): FastifyP
       async (request, reply) => {
         let n = 0;
         try {
-          const { events, problems } = eventsOfBody(request);
-          n = events.length;
-          const result = await ingestor.ingest(events, problems);
+          const decoded = await ingestor.decode(ingestBodyOf(request));
+          n = decoded.ok ? decoded.keys.length : decoded.events;
+          if (!decoded.ok) throw decodeError(decoded);
+          const result = await ingestor.append(decoded);
           metrics.requests.inc({ outcome: 'accepted' });
           metrics.events.inc({ outcome: 'accepted' }, result.accepted);
           return reply.status(202).send({ accepted: result.accepted });

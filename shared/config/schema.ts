@@ -116,6 +116,8 @@ export const ConfigSchema = Type.Object(
         maxBatchEvents: Positive(10_000, 'Most events in one request.'),
         maxBodyBytes: Positive(16_777_216, 'Largest request body (bytes).'),
         appendTimeoutMs: Positive(10_000, 'A request waits at most this long for the log before answering 503 (ms).'),
+        decodeThreads: Between(0, 16, 1, 'Worker threads that decode and validate request bodies off the event loop (0: on the event loop).'),
+        decodeQueue: Between(1, 100_000, 1_000, 'Bodies waiting for or in a decoding thread at most; one more is a 503.'),
       },
       { additionalProperties: false, default: {} },
     ),
