@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BraidError } from '../shared/errors.js';
-import { firstInvalidUtf8 } from '../shared/events/index.js';
-import type { IngestForm } from './ingest/decode.js';
+import { decodeUtf8, type IngestForm } from './ingest/decode.js';
 
 /**
  * An ingest request's body as it came: decoded (UTF-8, form, count, every event) by
@@ -43,17 +42,6 @@ export function registerBodyParsers(app: FastifyInstance): void {
     }
   });
   app.addContentTypeParser(NDJSON_TYPES, { parseAs: 'buffer' }, (_request, body, done) => done(null, new IngestBody(body as Buffer, 'ndjson')));
-}
-
-function decodeUtf8(bytes: Buffer): string {
-  const bad = firstInvalidUtf8(bytes);
-  if (bad >= 0) {
-    throw new BraidError(
-      'invalid_body',
-      `the body is not well-formed UTF-8: the byte at offset ${bad} (0x${bytes[bad]!.toString(16).padStart(2, '0')}) does not start a valid sequence (overlong, surrogate, truncated or not UTF-8 at all); send the body as UTF-8, nothing was appended`,
-    );
-  }
-  return bytes.toString('utf8');
 }
 
 function parseJson(text: string, hint: string): unknown {

@@ -73,7 +73,8 @@ export function recordsOf(decoded: Extract<Decoded, { ok: true }>): { key: strin
   return out;
 }
 
-function decodeUtf8(bytes: Uint8Array): string {
+/** The body as text, or a 400 naming the first byte that is not well-formed UTF-8. */
+export function decodeUtf8(bytes: Uint8Array): string {
   const bad = firstInvalidUtf8(bytes);
   if (bad >= 0) {
     throw new BraidError(
