@@ -1,37 +1,57 @@
 /**
- * Stream aggregation, braid's speed layer vs Kafka Streams (issue 7, item 1):
+ * Stream aggregation, braid's speed layer vs Kafka Streams (issue 7, item 1; issue 13):
  *
- *   node --import tsx bench/streams.ts [events=1000000] [--partitions 4] [--threads 1,2] [--brokers 127.0.0.1:9092] [--keep]
+ *   node --import tsx bench/streams.ts [events=1000000] [--partitions 4] [--threads 1,2] [--runs 3]
+ *        [--duplicate-rate 0.02] [--dedupe memory[,rocksdb]|none] [--java-heap 8g]
+ *        [--brokers 127.0.0.1:9092] [--keep] [--json] [--result-name NAME]
  *
  * One view, computed three ways over the same topic of the same broker:
  *
  *   view     page_view events, per minute and data.country: count, sum of data.latency_ms,
  *            distinct key (braid's HyperLogLog, p = 14)
  *
+ * Two topics, two comparisons:
+ *
+ *   unique   N demo events (duplicateRate 0): every id is unique, so braid's dedupe drops
+ *            nothing and the peer runs without a dedupe of its own (as since issue 7)
+ *   retries  N demo events of which --duplicate-rate are retries of a recent event (same id,
+ *            key and content: the demo generator's duplicateRate), so both sides really drop
+ *            duplicates: braid by contract §3 (speed/dedupe.ts) and the peer with the same rule
+ *            through a state store of recent ids per task (--dedupe: `memory`, an in-memory
+ *            KeyValueStore id → latest append time evicted like braid's; `rocksdb`, a RocksDB
+ *            WindowStore keyed by id with retention window + skew; StreamsAgg.java). Skipped
+ *            with --dedupe none.
+ *
  * Steps:
  *   build    the Kafka Streams peer (bench/peers/kafka-streams, `mvn -q -B package`)
- *   fill     a fresh topic with N demo events (shared/demo, duplicateRate 0: every id is
- *            unique, so braid's dedupe drops nothing and the peer needs no dedupe of its own;
- *            late events stay in). The exact answer is computed from the same events here.
+ *   fill     each topic; the exact answer is computed from the same events here, each
+ *            repeated (partition, id) dropped (late events stay in)
+ *   then --runs times (3 by default), over each topic in turn, every side once (alternating,
+ *   the same topic every run):
  *   read     raw kafkajs read of the whole topic (braid's KafkaLog reader, nothing done per
  *            record): the ceiling for the speed layer. Fresh process.
  *   braid    SpeedLayer.start() over the topic with the view: read, decode, dedupe, fold,
  *            until the end. Fresh process; its groups are written to a file.
- *   streams  the peer (one JVM per entry of --threads: that many stream threads; braid's speed
- *            layer folds on one) from the beginning with a fresh
- *            application.id until it has consumed the end offsets; its groups to a file.
+ *   streams  the peer, each variant with each entry of --threads stream threads (braid's speed
+ *            layer folds on one), one JVM each (heap 2 GiB, 8 GiB with a dedupe store), from
+ *            the beginning with a fresh application.id until it has consumed the end offsets;
+ *            its groups to a file.
  *
- * Before any rate is printed, every group is compared: braid against the peer (count
- * exact, sum within 1e-9 relative, HyperLogLog registers equal by checksum and estimates
- * equal) and both against the exact answer (count, sum; braid's distinct estimate within
- * HyperLogLog's error of the exact distinct count — four standard errors, or for small sets
- * the register collisions linear counting loses — and its largest error reported). If
- * anything differs, the differences are printed instead and the bench exits 1.
+ * On every run, before any rate is printed, every group is compared: braid against the peer
+ * (count exact, sum within 1e-9 relative, HyperLogLog registers equal by checksum and
+ * estimates equal) and both against the exact answer (count, sum; braid's distinct estimate
+ * within HyperLogLog's error of the exact distinct count — four standard errors, or for small
+ * sets the register collisions linear counting loses — and its largest error reported); on
+ * the topic with retries braid's and the peer's duplicate counts must equal the exact one. If
+ * anything differs on any run, the differences are printed instead and the bench exits 1.
+ * Each side's figure is the median of its runs; each run's figure is in the JSON
+ * (`extra.runs`, `extra.eventsPerSecondPerRun`), and the ratios are of the medians.
  *
- * Writes bench/results/streams-<date>.json (streams-<date>-mismatch.json when the answers differ). The topic is deleted afterwards (--keep keeps it).
+ * Writes bench/results/streams-<date>-<events>.json (…-mismatch.json when the answers differ;
+ * --result-name names it). The topics are deleted afterwards (--keep keeps them).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,6 +65,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { pino } from 'pino';
 import { encodeEvent, recordKey } from '../shared/events/index.js';
 import { KafkaLog } from '../shared/log/kafka/index.js';
+import { partitionFor } from '../shared/log/partitioner.js';
 import type { Position } from '../shared/log/types.js';
 import { hllEstimate, hllRegisters, HLL_M, type HllState } from '../shared/measures/hll.js';
 import { bucketOf, compileView, GroupTable, parseViews, viewKey, type CompiledView } from '../shared/views/index.js';
@@ -59,6 +80,11 @@ const { values: args, positionals } = parseArgs({
     keep: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     'skip-build': { type: 'boolean', default: false },
+    runs: { type: 'string', default: '3' },
+    'duplicate-rate': { type: 'string', default: '0.02' },
+    dedupe: { type: 'string', default: 'memory' },
+    'java-heap': { type: 'string' },
+    'result-name': { type: 'string' },
     phase: { type: 'string' },
     topic: { type: 'string' },
     out: { type: 'string' },
@@ -68,7 +94,15 @@ const events = Number(positionals[0] ?? '1000000');
 const partitions = Number(args.partitions);
 const brokers = args.brokers!.split(',');
 const threadCounts = args.threads!.split(',').map(Number);
+const runs = Number(args.runs);
+if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer, got ${args.runs}`);
+const duplicateRate = Number(args['duplicate-rate']);
+if (!(duplicateRate > 0 && duplicateRate < 1)) throw new Error(`--duplicate-rate must be in (0, 1), got ${args['duplicate-rate']}`);
+/** The peer's dedupe variants on the topic with retries; none: that topic is not made. */
+const dedupeVariants = args.dedupe === 'none' || args.dedupe === '' ? [] : (args.dedupe!.split(',') as PeerDedupe[]);
+for (const d of dedupeVariants) if (d !== 'memory' && d !== 'rocksdb') throw new Error(`--dedupe takes memory, rocksdb (comma-separated) or none, not ${d}`);
 const WINDOW_MS = 86_400_000; // the demo config's dedupe window, 24 h
+const SKEW_MS = 300_000; // braid's default dedupe.skew, five minutes (speed/dedupe.ts)
 const silent = pino({ level: 'silent' });
 const here = fileURLToPath(new URL('.', import.meta.url));
 const peerDir = join(here, 'peers', 'kafka-streams');
@@ -122,9 +156,29 @@ interface Truth {
   users: Set<string>;
 }
 
-/** Appends the events and computes the exact answer from them on the way. */
-async function fill(topic: string): Promise<{ end: Position; seconds: number; truth: Map<string, Truth> }> {
+/** One filled topic: where it ends, and the exact answer of the view under the dedupe rule. */
+interface Filled {
+  topic: string;
+  duplicateRate: number;
+  end: Position;
+  seconds: number;
+  truth: Map<string, Truth>;
+  /** records the dedupe rule drops: a repeated (partition, id), all appended within the window */
+  duplicates: number;
+}
+
+/**
+ * Appends the events and computes the exact answer from them on the way. With a duplicate
+ * rate, that share of the events are retries of a recent one (same id, key and content: the
+ * demo generator's duplicateRate), so they land in the same partition as the first; contract
+ * §3 drops every record whose (partition, id) came before within the window. The whole fill
+ * takes far less than the window (checked), so here a record is a duplicate exactly when its
+ * (partition, id) came before.
+ */
+async function fill(topic: string, duplicateRate: number): Promise<Filled> {
   const truth = new Map<string, Truth>();
+  const seen = new Set<string>();
+  let duplicates = 0;
   const log = await openLog(topic);
   try {
     const have = Object.values(await log.endPosition()).reduce((a, b) => a + b, 0);
@@ -132,9 +186,18 @@ async function fill(topic: string): Promise<{ end: Position; seconds: number; tr
     const started = performance.now();
     const inFlight = new Set<Promise<unknown>>();
     let batch: { key: string; value: Buffer }[] = [];
-    // duplicateRate 0: every id is unique, so braid's dedupe drops nothing (late events stay in).
-    for (const event of new DemoGenerator({ seed: 7, duplicateRate: 0 }).day(events)) {
-      batch.push({ key: recordKey(event), value: encodeEvent(event) });
+    // Late events stay in; with duplicateRate 0 every id is unique, so no dedupe drops anything.
+    for (const event of new DemoGenerator({ seed: 7, duplicateRate }).day(events)) {
+      const key = recordKey(event);
+      batch.push({ key, value: encodeEvent(event) });
+      if (duplicateRate > 0) {
+        const place = `${partitionFor(key, partitions)}|${event.id}`;
+        if (seen.has(place)) {
+          duplicates++;
+          continue;
+        }
+        seen.add(place);
+      }
       if (event.type === VIEW.type) {
         const d = event.data?.[VIEW.dimension];
         const dim = typeof d === 'string' ? d : typeof d === 'number' || typeof d === 'boolean' ? JSON.stringify(d) : null;
@@ -156,7 +219,9 @@ async function fill(topic: string): Promise<{ end: Position; seconds: number; tr
     if (batch.length > 0) await log.append(batch);
     await Promise.all(inFlight);
     const seconds = (performance.now() - started) / 1000;
-    return { end: await log.endPosition(), seconds, truth };
+    // Append times lie within the fill: every earlier record of an id is within the window.
+    if (seconds * 1000 >= WINDOW_MS) throw new Error(`the fill took ${seconds} s, longer than the dedupe window: the exact answer here assumes every repeat is within it`);
+    return { topic, duplicateRate, end: await log.endPosition(), seconds, truth, duplicates };
   } finally {
     await log.close();
   }
@@ -221,11 +286,26 @@ function build(): number {
   return (performance.now() - started) / 1000;
 }
 
+/** The peer's dedupe: none (every id unique), or a state store of recent ids (StreamsAgg.java). */
+type PeerDedupe = 'none' | 'memory' | 'rocksdb';
+
+const DEDUPE_NAMES: Record<PeerDedupe, string> = {
+  none: 'Kafka Streams',
+  memory: 'Kafka Streams + dedupe (in-memory KeyValueStore id → append time)',
+  rocksdb: 'Kafka Streams + dedupe (RocksDB WindowStore of ids, retention 24 h + 5 min)',
+};
+
+/**
+ * The JVM's heap: 2 GiB without dedupe, as before; with dedupe 8 GiB, since every id of the
+ * window is held (braid's phases run with --max-old-space-size=8192 too). --java-heap overrides both.
+ */
+const heapFor = (dedupe: PeerDedupe) => args['java-heap'] ?? (dedupe === 'none' ? '2g' : '8g');
+
 /** Runs the peer; resolves with its timing line. Peak RSS from /proc while it runs. */
-async function runStreams(topic: string, end: Position, out: string, threads: number): Promise<Record<string, unknown>> {
+async function runStreams(topic: string, end: Position, out: string, threads: number, dedupe: PeerDedupe): Promise<Record<string, unknown>> {
   const ends = Array.from({ length: partitions }, (_, p) => end[p] ?? 0).join(',');
   const javaArgs = [
-    '-Xmx2g',
+    `-Xmx${heapFor(dedupe)}`,
     '-Dorg.slf4j.simpleLogger.defaultLogLevel=warn',
     '-cp',
     `${join(peerDir, 'target', 'classes')}:${join(peerDir, 'target', 'lib', '*')}`,
@@ -238,6 +318,9 @@ async function runStreams(topic: string, end: Position, out: string, threads: nu
     '--type', VIEW.type,
     '--dimension', VIEW.dimension,
     '--sum', VIEW.sum,
+    '--dedupe', dedupe,
+    '--window-ms', String(WINDOW_MS),
+    '--skew-ms', String(SKEW_MS),
   ];
   const started = performance.now();
   const child = spawn('java', javaArgs, { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -256,7 +339,7 @@ async function runStreams(topic: string, end: Position, out: string, threads: nu
   clearInterval(sampler);
   if (code !== 0) throw new Error(`the Kafka Streams peer failed (exit ${code})`);
   const timing = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
-  return { ...timing, processWallSeconds: round((performance.now() - started) / 1000), peakRssMB: round(peakRssKB / 1024) };
+  return { ...timing, heap: heapFor(dedupe), processWallSeconds: round((performance.now() - started) / 1000), peakRssMB: round(peakRssKB / 1024) };
 }
 
 /** Every difference between the two sides and against the exact answer (empty: the same answer). */
@@ -315,50 +398,93 @@ async function cleanUp(topic: string): Promise<void> {
   }
 }
 
-interface StreamsRun {
-  threads: number;
-  timing: Record<string, unknown>;
-  check: ReturnType<typeof compare>;
+/** One side's figures in one run. */
+interface RunFigures {
+  eventsPerSecond: number;
+  seconds: number;
+  peakRssMB: number;
+  extra: Record<string, unknown>;
 }
 
-/** The run as one comparison: the raw read is the ceiling, Kafka Streams (each thread count) the peer. */
-function comparison(filled: { seconds: number }, buildSeconds: number, read: Record<string, unknown>, braid: Record<string, unknown>, runs: StreamsRun[]): Comparison {
-  const problems = runs.flatMap((r) => r.check.problems.map((p) => `Kafka Streams, ${r.threads} thread(s): ${p}`));
-  if (read.records !== events) problems.push(`raw read saw ${String(read.records)} records of ${events}`);
-  if (braid.records !== events) problems.push(`braid folded ${String(braid.records)} records of ${events}`);
-  for (const r of runs) if (r.timing.records !== events) problems.push(`Kafka Streams, ${r.threads} thread(s), saw ${String(r.timing.records)} records of ${events}`);
-  const b = Number(braid.eventsPerSecond);
-  const first = runs[0]!.check;
-  const ratios: Record<string, number> = { braidOverRawRead: round(b / Number(read.eventsPerSecond)) };
-  for (const r of runs) {
-    ratios[`braidOverStreams${r.threads}Thread${r.threads === 1 ? '' : 's'}`] = round(b / Number(r.timing.eventsPerSecond));
-    ratios[`braidOverStreams${r.threads}Thread${r.threads === 1 ? '' : 's'}AfterStartup`] = round(b / Number(r.timing.eventsPerSecondAfterStartup));
+/** A side measured `runs` times: each run's figures, and its answer checked every time. */
+interface Side {
+  name: string;
+  side: 'braid' | 'peer' | 'ceiling';
+  /** key of its ratios, e.g. Streams1Thread */
+  ratioKey?: string;
+  runs: RunFigures[];
+}
+
+/** The median of some numbers (of an even count: the mean of the middle two). */
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** A side as a Measured: the medians of its runs, each run's figures in extra.runs. */
+function measuredOf(side: Side): Comparison['results'][number] {
+  const eps = side.runs.map((r) => r.eventsPerSecond);
+  const firstExtra = side.runs[0]?.extra ?? {};
+  const medianOf = (k: string) => {
+    const xs = side.runs.map((r) => Number(r.extra[k])).filter(Number.isFinite);
+    return xs.length === side.runs.length ? round(median(xs)) : undefined;
+  };
+  const extra: Record<string, unknown> = { ...firstExtra };
+  for (const k of ['eventsPerSecondAfterStartup', 'processingSeconds', 'startupSeconds']) {
+    const m = medianOf(k);
+    if (m !== undefined) extra[k] = m;
   }
+  extra.runs = side.runs.map((r) => ({ eventsPerSecond: r.eventsPerSecond, seconds: r.seconds, peakRssMB: r.peakRssMB, ...r.extra }));
+  extra.eventsPerSecondPerRun = eps;
+  return {
+    name: side.name,
+    side: side.side,
+    eventsPerSecond: Math.round(median(eps)),
+    seconds: round(median(side.runs.map((r) => r.seconds))),
+    peakRssMB: Math.round(median(side.runs.map((r) => r.peakRssMB))),
+    extra,
+  };
+}
+
+const threadsLabel = (n: number) => `${n} stream thread${n === 1 ? '' : 's'}`;
+const ratioKeyOf = (dedupe: PeerDedupe, n: number) => `Streams${dedupe === 'none' ? '' : dedupe === 'memory' ? 'Dedupe' : 'DedupeRocksDb'}${n}Thread${n === 1 ? '' : 's'}`;
+
+/** One topic's comparison: the raw read is the ceiling, braid the speed layer, each Kafka Streams variant a peer; medians of the runs. */
+function comparison(filled: Filled, buildSeconds: number, sides: Side[], problems: string[], checks: ReturnType<typeof compare>[]): Comparison {
+  const [read, braid] = sides;
+  const b = median(braid!.runs.map((r) => r.eventsPerSecond));
+  const results = sides.map(measuredOf);
+  const ratios: Record<string, number> = { braidOverRawRead: round(b / median(read!.runs.map((r) => r.eventsPerSecond))) };
+  for (const s of sides.slice(2)) {
+    ratios[`braidOver${s.ratioKey}`] = round(b / median(s.runs.map((r) => r.eventsPerSecond)));
+    ratios[`braidOver${s.ratioKey}AfterStartup`] = round(b / median(s.runs.map((r) => Number(r.extra.eventsPerSecondAfterStartup))));
+  }
+  const maxError = Math.max(...checks.map((c) => c.maxDistinctError));
+  const maxRel = Math.max(...checks.map((c) => c.maxDistinctRelError));
+  const runs = braid!.runs.length;
+  const dupes = filled.duplicateRate > 0;
   return {
     item: 1,
-    title: 'Stream aggregation vs Kafka Streams',
-    size: `${events.toLocaleString('en-US')} events, ${partitions} partitions`,
+    title: dupes ? 'Stream aggregation vs Kafka Streams with dedupe' : 'Stream aggregation vs Kafka Streams',
+    size: `${events.toLocaleString('en-US')} events${dupes ? ` (${filled.duplicates.toLocaleString('en-US')} retried ids)` : ''}, ${partitions} partitions`,
     check: {
       same: problems.length === 0,
-      what: `every group of count, sum and distinct by country per minute: braid vs Kafka Streams vs the exact answer (count and sum exact, HyperLogLog registers equal); ${first.groups} groups, braid's distinct off the exact by at most ${first.maxDistinctError} (${(first.maxDistinctRelError * 100).toFixed(1)} %)`,
+      what:
+        `on each of ${runs} runs, every group of count, sum and distinct by country per minute: braid vs Kafka Streams vs the exact answer (count and sum exact, HyperLogLog registers equal)` +
+        `${dupes ? `, over a topic where ${filled.duplicates} records are retries of an earlier id, dropped on every side (braid's and the peer's duplicate counts equal the exact one)` : ''}` +
+        `; ${checks[0]?.groups ?? 0} groups, braid's distinct off the exact by at most ${maxError} (${(maxRel * 100).toFixed(1)} %); figures are medians of the ${runs} runs`,
       problems: problems.slice(0, 50),
     },
-    results: [
-      { name: 'kafkajs raw read of the topic', side: 'ceiling', eventsPerSecond: Number(read.eventsPerSecond), seconds: Number(read.seconds), peakRssMB: Number(read.peakRssMB) },
-      { name: 'braid speed layer (one thread), catch-up to the end', side: 'braid', eventsPerSecond: b, seconds: Number(braid.seconds), peakRssMB: Number(braid.peakRssMB), extra: { groups: braid.groups } },
-      ...runs.map((r) => ({
-        name: `Kafka Streams, ${r.threads} stream thread${r.threads === 1 ? '' : 's'}, JVM start to end`,
-        side: 'peer' as const,
-        eventsPerSecond: Number(r.timing.eventsPerSecond),
-        seconds: round(Number(r.timing.seconds)),
-        peakRssMB: Math.round(Number(r.timing.peakRssMB)),
-        extra: { eventsPerSecondAfterStartup: r.timing.eventsPerSecondAfterStartup, processingSeconds: r.timing.processingSeconds, startupSeconds: r.timing.startupSeconds },
-      })),
-    ],
+    results,
     ratios,
     extra: {
+      runs,
+      order: 'each run: the raw read, braid, then each Kafka Streams variant, every side once per run (alternating), the same topic every run',
+      topic: { duplicateRate: filled.duplicateRate, duplicates: filled.duplicates },
       fill: { seconds: round(filled.seconds), eventsPerSecond: Math.round(events / filled.seconds) },
-      demo: { seed: 7, duplicateRate: 0, lateRate: 0.03 },
+      demo: { seed: 7, duplicateRate: filled.duplicateRate, lateRate: 0.03 },
+      dedupe: { windowMs: WINDOW_MS, skewMs: SKEW_MS, rule: 'contract §3: a repeated id in the same partition within the window of append time is dropped; the first wins' },
       view: { ...VIEW, granularity: 'minute', measures: ['count', `sum data.${VIEW.sum}`, 'distinct key (HLL p=14)'] },
       buildSeconds: round(buildSeconds),
       java: spawnSync('java', ['-version'], { encoding: 'utf8' }).stderr.split('\n')[0],
@@ -367,42 +493,107 @@ function comparison(filled: { seconds: number }, buildSeconds: number, read: Rec
   };
 }
 
+/** One topic under test: its sides, every run's figures and every problem found. */
+interface TopicBench {
+  filled: Filled;
+  variants: PeerDedupe[];
+  sides: Side[];
+  problems: string[];
+  checks: ReturnType<typeof compare>[];
+}
+
+function topicBench(filled: Filled, variants: PeerDedupe[]): TopicBench {
+  const sides: Side[] = [
+    { name: 'kafkajs raw read of the topic', side: 'ceiling', runs: [] },
+    { name: 'braid speed layer (one thread), catch-up to the end', side: 'braid', runs: [] },
+  ];
+  for (const d of variants) for (const n of threadCounts) sides.push({ name: `${DEDUPE_NAMES[d]}, ${threadsLabel(n)}, JVM start to end`, side: 'peer', ratioKey: ratioKeyOf(d, n), runs: [] });
+  return { filled, variants, sides, problems: [], checks: [] };
+}
+
+/** One run over one topic: every side once, each answer checked against braid's and the exact one. */
+async function runOnce(t: TopicBench, run: number, work: string): Promise<void> {
+  const say = (s: string) => process.stderr.write(`${s}\n`);
+  const { filled } = t;
+  const label = `run ${run + 1}, ${filled.duplicateRate > 0 ? `${filled.duplicates} retried ids` : 'unique ids'}`;
+  const [readSide, braidSide] = t.sides;
+  const read = runPhase('read', filled.topic);
+  say(`${label}: read ${JSON.stringify(read)}`);
+  if (read.records !== events) t.problems.push(`run ${run + 1}: raw read saw ${String(read.records)} records of ${events}`);
+  readSide!.runs.push({ eventsPerSecond: Number(read.eventsPerSecond), seconds: Number(read.seconds), peakRssMB: Number(read.peakRssMB), extra: {} });
+
+  const braidOut = join(work, `braid-${filled.duplicateRate}-${run}.json`);
+  const braid = runPhase('braid', filled.topic, braidOut);
+  say(`${label}: braid ${JSON.stringify(braid)}`);
+  if (braid.records !== events) t.problems.push(`run ${run + 1}: braid read ${String(braid.records)} records of ${events}`);
+  if (braid.duplicates !== filled.duplicates) t.problems.push(`run ${run + 1}: braid dropped ${String(braid.duplicates)} duplicates, the exact answer ${filled.duplicates}`);
+  braidSide!.runs.push({ eventsPerSecond: Number(braid.eventsPerSecond), seconds: Number(braid.seconds), peakRssMB: Number(braid.peakRssMB), extra: { groups: braid.groups, duplicates: braid.duplicates } });
+  const braidRows = JSON.parse(readFileSync(braidOut, 'utf8')) as Row[];
+
+  let i = 2;
+  for (const d of t.variants) {
+    for (const n of threadCounts) {
+      const side = t.sides[i++]!;
+      const out = join(work, `streams-${filled.duplicateRate}-${d}-${n}-${run}.json`);
+      const timing = await runStreams(filled.topic, filled.end, out, n, d);
+      say(`${label}: ${side.name}: ${JSON.stringify(timing)}`);
+      const check = compare(braidRows, JSON.parse(readFileSync(out, 'utf8')) as Row[], filled.truth);
+      t.checks.push(check);
+      const what = `run ${run + 1}, ${side.name}`;
+      t.problems.push(...check.problems.map((p) => `${what}: ${p}`));
+      if (timing.records !== events) t.problems.push(`${what}: saw ${String(timing.records)} records of ${events}`);
+      if (d !== 'none' && timing.duplicates !== filled.duplicates) t.problems.push(`${what}: dropped ${String(timing.duplicates)} duplicates, the exact answer ${filled.duplicates}`);
+      side.runs.push({
+        eventsPerSecond: Number(timing.eventsPerSecond),
+        seconds: round(Number(timing.seconds)),
+        peakRssMB: Math.round(Number(timing.peakRssMB)),
+        extra: {
+          eventsPerSecondAfterStartup: timing.eventsPerSecondAfterStartup,
+          processingSeconds: timing.processingSeconds,
+          startupSeconds: timing.startupSeconds,
+          duplicates: timing.duplicates,
+          heap: timing.heap,
+        },
+      });
+    }
+  }
+}
+
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'braid-bench-streams-'));
-  const topic = `braid-bench-streams-${events}-${Date.now()}`;
+  const stamp = Date.now();
   const log = (s: string) => process.stderr.write(`${s}\n`);
+  const variants = dedupeVariants;
+  const topics = [`braid-bench-streams-${events}-${stamp}`, ...(variants.length > 0 ? [`braid-bench-streams-${events}-dup-${stamp}`] : [])];
 
   const buildSeconds = args['skip-build'] ? 0 : build();
   log(`build: ${round(buildSeconds)} s`);
-  const filled = await fill(topic);
-  log(`fill: ${events} events into ${topic} in ${round(filled.seconds)} s, end ${JSON.stringify(filled.end)}`);
+  const benches: TopicBench[] = [];
   try {
-    const read = runPhase('read', topic);
-    log(`read: ${JSON.stringify(read)}`);
-    const braidOut = join(work, 'braid.json');
-    const braid = runPhase('braid', topic, braidOut);
-    log(`braid: ${JSON.stringify(braid)}`);
-    const braidRows = JSON.parse(readFileSync(braidOut, 'utf8')) as Row[];
-    const runs: StreamsRun[] = [];
-    for (const n of threadCounts) {
-      const out = join(work, `streams-${n}.json`);
-      const timing = await runStreams(topic, filled.end, out, n);
-      log(`streams (${n} thread${n === 1 ? '' : 's'}): ${JSON.stringify(timing)}`);
-      runs.push({ threads: n, timing, check: compare(braidRows, JSON.parse(readFileSync(out, 'utf8')) as Row[], filled.truth) });
+    const unique = await fill(topics[0]!, 0);
+    log(`fill: ${events} events into ${unique.topic} in ${round(unique.seconds)} s, end ${JSON.stringify(unique.end)}`);
+    benches.push(topicBench(unique, ['none']));
+    if (variants.length > 0) {
+      const dup = await fill(topics[1]!, duplicateRate);
+      log(`fill: ${events} events (${dup.duplicates} retries of an earlier id) into ${dup.topic} in ${round(dup.seconds)} s, end ${JSON.stringify(dup.end)}`);
+      benches.push(topicBench(dup, variants));
     }
-    const c = comparison(filled, buildSeconds, read, braid, runs);
-    if (!c.check.same) process.exitCode = 1;
+    for (let run = 0; run < runs; run++) for (const t of benches) await runOnce(t, run, work);
+    const comparisons = benches.map((t) => comparison(t.filled, buildSeconds, t.sides, t.problems, t.checks));
+    if (comparisons.some((c) => !c.check.same)) process.exitCode = 1;
     if (args.json) {
-      emit(c);
+      for (const c of comparisons) emit(c);
       return;
     }
     mkdirSync(join(here, 'results'), { recursive: true });
-    const file = join(here, 'results', `streams-${new Date().toISOString().slice(0, 10)}${c.check.same ? '' : '-mismatch'}.json`);
-    writeFileSync(file, `${JSON.stringify(c, null, 2)}\n`);
-    process.stdout.write(renderComparisons([c]));
+    const same = comparisons.every((c) => c.check.same);
+    const file = join(here, 'results', args['result-name'] ? `${args['result-name']}.json` : `streams-${new Date().toISOString().slice(0, 10)}-${events}${same ? '' : '-mismatch'}.json`);
+    writeFileSync(file, `${JSON.stringify(comparisons, null, 2)}\n`);
+    process.stdout.write(renderComparisons(comparisons));
     log(`wrote ${file}`);
   } finally {
-    if (!args.keep) await cleanUp(topic).catch((err: unknown) => log(`could not delete ${topic}: ${(err as Error).message}`));
+    if (!args.keep) for (const topic of topics) await cleanUp(topic).catch((err: unknown) => log(`could not delete ${topic}: ${(err as Error).message}`));
+    rmSync(work, { recursive: true, force: true });
   }
 }
 

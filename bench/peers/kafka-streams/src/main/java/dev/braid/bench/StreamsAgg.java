@@ -11,8 +11,10 @@ import java.nio.file.Files;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.atomic.AtomicLong;
@@ -28,6 +30,7 @@ import org.apache.kafka.streams.StoreQueryParameters;
 import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.kstream.Consumed;
+import org.apache.kafka.streams.processor.PunctuationType;
 import org.apache.kafka.streams.processor.api.Processor;
 import org.apache.kafka.streams.processor.api.ProcessorContext;
 import org.apache.kafka.streams.processor.api.Record;
@@ -36,6 +39,8 @@ import org.apache.kafka.streams.state.KeyValueStore;
 import org.apache.kafka.streams.state.QueryableStoreTypes;
 import org.apache.kafka.streams.state.ReadOnlyKeyValueStore;
 import org.apache.kafka.streams.state.Stores;
+import org.apache.kafka.streams.state.WindowStore;
+import org.apache.kafka.streams.state.WindowStoreIterator;
 
 /**
  * The Kafka Streams side of bench/streams.ts: the view braid's speed layer computes,
@@ -58,8 +63,23 @@ import org.apache.kafka.streams.state.Stores;
  * h >>> 14 plus one (51 when zero), the same estimator. Equal registers on both sides is
  * checked through a checksum of the sorted non-zero registers.
  *
+ * --dedupe memory|rocksdb gives the peer braid's dedupe work (contract §3) before it aggregates:
+ * a record is dropped when an earlier record of its partition (= its task) had the same id
+ * and an append time (the record timestamp, which braid's producer sets to the append time)
+ * at most --window-ms before it; every record, dropped or not, counts as an earlier one for
+ * the later ones, whatever its type. Per task, one state store of recent ids, changelog off
+ * like the aggregate store:
+ *
+ *   memory   an in-memory KeyValueStore id → latest append time, as braid's speed layer keeps
+ *            (speed/dedupe.ts); a stream-time punctuator every window/16 deletes the ids older
+ *            than the task's stream time − window − skew, as braid's eviction does
+ *   rocksdb  a persistent (RocksDB) WindowStore keyed by id, retention window + skew, one entry
+ *            per (id, append time); a record is a duplicate when fetch(id, t − window, ∞) finds
+ *            one: the Kafka Streams deduplication recipe
+ *
  * Arguments: --bootstrap host:port --topic T --end o0,o1,... --out file
  *            [--type page_view] [--dimension country] [--sum latency_ms] [--threads 1]
+ *            [--dedupe none|memory|rocksdb] [--window-ms 86400000] [--skew-ms 300000]
  */
 public final class StreamsAgg {
   static final int P = 14;
@@ -72,6 +92,7 @@ public final class StreamsAgg {
   static final AtomicLong firstRecordNanos = new AtomicLong(0);
   static final AtomicLong recordsSeen = new AtomicLong(0);
   static final AtomicLong recordsMatched = new AtomicLong(0);
+  static final AtomicLong recordsDuplicate = new AtomicLong(0);
 
   public static void main(String[] argv) throws Exception {
     Map<String, String> args = new HashMap<>();
@@ -86,6 +107,10 @@ public final class StreamsAgg {
     int threads = Integer.parseInt(args.getOrDefault("threads", "1"));
     long timeoutMs = Long.parseLong(args.getOrDefault("timeout-ms", "600000"));
     String appId = args.getOrDefault("application-id", "braid-bench-streams-" + System.currentTimeMillis());
+    String dedupe = args.getOrDefault("dedupe", "none");
+    if (!dedupe.equals("none") && !dedupe.equals("memory") && !dedupe.equals("rocksdb")) throw new IllegalArgumentException("--dedupe must be none, memory or rocksdb, not " + dedupe);
+    long windowMs = Long.parseLong(args.getOrDefault("window-ms", "86400000"));
+    long skewMs = Long.parseLong(args.getOrDefault("skew-ms", "300000"));
 
     progress = new AtomicLongArray(end.length);
     File stateDir = Files.createTempDirectory("braid-bench-streams").toFile();
@@ -103,8 +128,22 @@ public final class StreamsAgg {
         Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(storeName), Serdes.String(), new AggSerde())
             .withLoggingDisabled()
             .withCachingDisabled());
+    final String dedupeStore = "dedupe";
+    if (dedupe.equals("memory")) {
+      builder.addStateStore(
+          Stores.keyValueStoreBuilder(Stores.inMemoryKeyValueStore(dedupeStore), Serdes.String(), Serdes.Long())
+              .withLoggingDisabled()
+              .withCachingDisabled());
+    } else if (dedupe.equals("rocksdb")) {
+      Duration retention = Duration.ofMillis(windowMs + skewMs);
+      builder.addStateStore(
+          Stores.windowStoreBuilder(Stores.persistentWindowStore(dedupeStore, retention, Duration.ofMillis(windowMs), false), Serdes.String(), Serdes.Long())
+              .withLoggingDisabled()
+              .withCachingDisabled());
+    }
+    String[] stores = dedupe.equals("none") ? new String[] {storeName} : new String[] {storeName, dedupeStore};
     builder.stream(topic, Consumed.with(Serdes.ByteArray(), Serdes.ByteArray()).withOffsetResetPolicy(AutoOffsetReset.earliest()))
-        .process(() -> new AggProcessor(storeName, type, dimension, sumField), storeName);
+        .process(() -> new AggProcessor(storeName, type, dimension, sumField, dedupe, dedupeStore, windowMs, skewMs), stores);
 
     KafkaStreams streams = new KafkaStreams(builder.build(), props);
     streams.setUncaughtExceptionHandler(e -> {
@@ -158,12 +197,18 @@ public final class StreamsAgg {
     mapper.writeValue(new File(out), rows);
     streams.close(Duration.ofSeconds(30));
     streams.cleanUp();
+    // cleanUp leaves a RocksDB store's directory (the dedupe variant's): the whole state dir goes.
+    try (var paths = Files.walk(stateDir.toPath())) {
+      paths.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+    }
 
     long firstAt = firstRecordNanos.get();
     ObjectNode timing = mapper.createObjectNode();
     timing.put("applicationId", appId);
     timing.put("threads", threads);
+    timing.put("dedupe", dedupe);
     timing.put("records", recordsSeen.get());
+    timing.put("duplicates", recordsDuplicate.get());
     timing.put("matched", recordsMatched.get());
     timing.put("groups", merged.size());
     timing.put("seconds", (done - started) / 1e9);
@@ -187,22 +232,32 @@ public final class StreamsAgg {
     return true;
   }
 
-  /** Filters, groups by (minute bucket, dimension) and folds into its task's store. */
+  /** Drops duplicates (with --dedupe), filters, groups by (minute bucket, dimension) and folds into its task's store. */
   static final class AggProcessor implements Processor<byte[], byte[], Void, Void> {
     private final String storeName;
     private final String type;
     private final String dimension;
     private final String sumField;
+    private final String dedupe;
+    private final String dedupeStoreName;
+    private final long windowMs;
+    private final long skewMs;
     private final ObjectMapper mapper = new ObjectMapper();
     private final MessageDigest md5;
     private ProcessorContext<Void, Void> context;
     private KeyValueStore<String, Agg> store;
+    private KeyValueStore<String, Long> seenLatest;
+    private WindowStore<String, Long> seenWindow;
 
-    AggProcessor(String storeName, String type, String dimension, String sumField) {
+    AggProcessor(String storeName, String type, String dimension, String sumField, String dedupe, String dedupeStoreName, long windowMs, long skewMs) {
       this.storeName = storeName;
       this.type = type;
       this.dimension = dimension;
       this.sumField = sumField;
+      this.dedupe = dedupe;
+      this.dedupeStoreName = dedupeStoreName;
+      this.windowMs = windowMs;
+      this.skewMs = skewMs;
       try {
         this.md5 = MessageDigest.getInstance("MD5");
       } catch (NoSuchAlgorithmException e) {
@@ -214,6 +269,26 @@ public final class StreamsAgg {
     public void init(ProcessorContext<Void, Void> context) {
       this.context = context;
       this.store = context.getStateStore(storeName);
+      if (dedupe.equals("memory")) {
+        this.seenLatest = context.getStateStore(dedupeStoreName);
+        // braid's eviction (speed/dedupe.ts): every window/16 of the partition's append time,
+        // the ids whose latest append time is before newest − window − skew go.
+        context.schedule(Duration.ofMillis(Math.max(1, windowMs / 16)), PunctuationType.STREAM_TIME, this::evict);
+      } else if (dedupe.equals("rocksdb")) {
+        this.seenWindow = context.getStateStore(dedupeStoreName);
+      }
+    }
+
+    private void evict(long streamTime) {
+      long horizon = streamTime - windowMs - skewMs;
+      List<String> old = new ArrayList<>();
+      try (KeyValueIterator<String, Long> it = seenLatest.all()) {
+        while (it.hasNext()) {
+          KeyValue<String, Long> kv = it.next();
+          if (kv.value < horizon) old.add(kv.key);
+        }
+      }
+      for (String id : old) seenLatest.delete(id);
     }
 
     @Override
@@ -221,18 +296,37 @@ public final class StreamsAgg {
       firstRecordNanos.compareAndSet(0, System.nanoTime());
       recordsSeen.incrementAndGet();
       try {
-        fold(record.value());
+        fold(record.value(), record.timestamp());
       } finally {
         context.recordMetadata().ifPresent(m -> progress.set(m.partition(), m.offset() + 1));
       }
     }
 
-    private void fold(byte[] value) {
+    /** Contract §3 for this record of this task's partition: records it, tells whether it is a duplicate. */
+    private boolean duplicate(String id, long appendTime) {
+      if (seenLatest != null) {
+        Long prev = seenLatest.get(id);
+        if (prev == null || appendTime > prev) seenLatest.put(id, appendTime);
+        return prev != null && prev >= appendTime - windowMs;
+      }
+      boolean seen;
+      try (WindowStoreIterator<Long> it = seenWindow.fetch(id, appendTime - windowMs, Long.MAX_VALUE)) {
+        seen = it.hasNext();
+      }
+      seenWindow.put(id, appendTime, appendTime);
+      return seen;
+    }
+
+    private void fold(byte[] value, long appendTime) {
       JsonNode event;
       try {
         event = mapper.readTree(value);
       } catch (Exception e) {
         throw new IllegalStateException("undecodable record", e);
+      }
+      if ((seenLatest != null || seenWindow != null) && duplicate(event.get("id").asText(), appendTime)) {
+        recordsDuplicate.incrementAndGet();
+        return;
       }
       if (!type.equals(event.path("type").asText())) return;
       recordsMatched.incrementAndGet();
