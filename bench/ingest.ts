@@ -12,7 +12,8 @@
  *   the same, ingest only   roles: ingest alone, as a Kafka deployment scales ingest apart
  *                           from the archive and the speed layer
  *   kafkajs producer        a bare kafkajs producer on a fresh topic of the same broker,
- *                           4 partitions, with braid's producer settings (PRODUCER below);
+ *                           4 partitions, with braid's producer settings (KAFKA_PRODUCER,
+ *                           imported from shared/log/kafka);
  *                           records encoded as braid stores them. Fresh process.
  *   braid HTTP, embedded    a real `braid start` on the embedded log (--embedded-partitions)
  *   EmbeddedLog.append      the embedded log alone, same partitions. Fresh process.
@@ -41,28 +42,23 @@ import { runPhaseProcess, startBenchBraid, type BenchBraid, cleanUpKafka } from 
 import { DemoGenerator, type RawEvent } from '../shared/demo/generator.js';
 import { decodeEvent, defaultEventLimits, encodeEvent, recordKey, validateEvents, type StoredEvent } from '../shared/events/index.js';
 import { EmbeddedLog } from '../shared/log/embedded/index.js';
-import { defaultKafkaLogOptions, KafkaLog } from '../shared/log/kafka/index.js';
+import { KAFKA_PRODUCER, KafkaLog } from '../shared/log/kafka/index.js';
 import { partitionFor } from '../shared/log/partitioner.js';
 import type { AppendInput, EventLog } from '../shared/log/types.js';
 
-const { Kafka, logLevel, Partitioners } = kafkajs;
+const { Kafka, logLevel, Partitioners, CompressionTypes } = kafkajs;
+const COMPRESSION_NAMES: Record<number, string> = Object.fromEntries(Object.entries(CompressionTypes).map(([name, code]) => [code, name]));
 
 /** Partitions of both Kafka topics: braid's default on Kafka. */
 const KAFKA_PARTITIONS = 4;
 const SEED = 11;
 
 /**
- * braid's KafkaLog producer, copied from shared/log/kafka/kafka-log.ts (its retry policy is
- * not exported): a change there must be mirrored here, or the peer is no longer like for like.
+ * braid's KafkaLog producer settings, imported from shared/log/kafka/kafka-log.ts (idempotent,
+ * acks -1, in-flight requests, compression, retry policy, timeouts): the bare producer is
+ * like for like by construction.
  */
-const PRODUCER = {
-  idempotent: true,
-  maxInFlightRequests: 1,
-  acks: -1,
-  retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 2_000, factor: 0.2, multiplier: 2 },
-  connectionTimeoutMs: defaultKafkaLogOptions.connectionTimeoutMs,
-  requestTimeoutMs: defaultKafkaLogOptions.requestTimeoutMs,
-} as const;
+const PRODUCER = KAFKA_PRODUCER;
 
 interface Options {
   readonly events: number;
@@ -214,7 +210,7 @@ async function phasePeer(o: Options): Promise<Run> {
   try {
     const topic = o.phase!.target;
     const run = await drive(batches.length, o.clients, async (i) => {
-      await producer.send({ topic, acks: PRODUCER.acks, messages: batches[i]!.map((r) => ({ key: r.key, value: r.value })) });
+      await producer.send({ topic, acks: PRODUCER.acks, compression: PRODUCER.compression, messages: batches[i]!.map((r) => ({ key: r.key, value: r.value })) });
     });
     return { ...run, peakRssMB: ownPeakRssMB(), extra: { peakRssBeforeSendMB: before, recordsHeldMB: heldMB } };
   } finally {
@@ -481,7 +477,7 @@ async function compareAt(o: Options, batch: number, sent: Sent, scratch: Scratch
             roles: 'ingest only (no archive, batch or speed layer in the process)',
           }),
           measured(o, `kafkajs producer, bare (${KAFKA_PARTITIONS} partitions)`, 'peer', peer, {
-            producer: { ...PRODUCER, producers: 'one, shared by all clients, as braid shares one', partitioner: 'kafkajs DefaultPartitioner: murmur2 of the key, as braid', compression: 'none' },
+            producer: { ...PRODUCER, compression: COMPRESSION_NAMES[PRODUCER.compression], producers: 'one, shared by all clients, as braid shares one', partitioner: 'kafkajs DefaultPartitioner: murmur2 of the key, as braid' },
           }),
           measured(o, `braid POST /v1/events, embedded log (${embedded})`, 'braid', httpEmbedded, { roles }),
           measured(o, `EmbeddedLog.append (${embedded})`, 'ceiling', ceiling),

@@ -5,7 +5,8 @@
  *   npm run bench -- --quick       the same comparisons at small sizes, under five minutes
  *   npm run bench -- --only 1,3    some items only
  *
- * Items: 1 stream aggregation vs Kafka Streams (bench/streams.ts), 2 ingest vs the raw
+ * Items: 1 stream aggregation vs Kafka Streams (bench/streams.ts: over unique ids, and over
+ * 2 % retried ids with the peer deduping in a state store; each side 3 runs, medians), 2 ingest vs the raw
  * producer and the embedded log (bench/ingest.ts), 3 batch recomputation vs DuckDB alone
  * (bench/recompute.ts), 4 query serving (bench/query.ts), 5 freshness (bench/freshness.ts),
  * 6 cost growth (bench/growth.ts: incremental batch runs, start-up and resumed replays at two

@@ -1,12 +1,12 @@
 import kafkajs from 'kafkajs';
-import type { Admin, LogEntry, Message, Producer, RecordMetadata, RetryOptions } from 'kafkajs';
+import type { Admin, LogEntry, Message, Producer, RetryOptions } from 'kafkajs';
 import { withTimeout } from '../../async.js';
 import { BraidError } from '../../errors.js';
 import { partitionFor } from '../partitioner.js';
 import type { AppendInput, Appended, EventLog, LogRecord, Position, ReadOptions } from '../types.js';
 import { fromKafkaError, truncatedRead, unavailable } from './kafka-errors.js';
 import { readKafka } from './kafka-reader.js';
-import { resolveKafkaLogOptions } from './options.js';
+import { defaultKafkaLogOptions, resolveKafkaLogOptions } from './options.js';
 import type { KafkaLogLevel, KafkaLogLogger, KafkaLogOptions, ResolvedKafkaLogOptions } from './options.js';
 
 // kafkajs is CommonJS and Node's ESM loader only sees some of its named exports
@@ -28,8 +28,53 @@ const RETRY: RetryOptions = {
   multiplier: 2,
 };
 
+/**
+ * The producer every KafkaLog makes, exported so that a bench's bare kafkajs producer uses
+ * exactly these settings (bench/ingest.ts, bench/producer-settings.ts). Idempotent with
+ * `acks: -1`: each record is written once, acknowledged by every in-sync replica.
+ * `maxInFlightRequests: 1`: kafkajs serialises an idempotent producer's produce requests to a
+ * broker anyway (a lock per broker held from sequence numbers to response), so more buys
+ * nothing (bench/producer-settings.ts measured it) and kafkajs does not do the client side
+ * of several in-flight idempotent requests (re-sequencing after a failure). No compression:
+ * gzip, kafkajs' only codec, cost a third of the throughput; snappy, lz4 and zstd cost
+ * nothing measurable but need codec packages braid does not have (docs/architecture.md).
+ * Throughput comes from records per request instead: see #pump.
+ */
+export const KAFKA_PRODUCER = {
+  idempotent: true,
+  maxInFlightRequests: 1,
+  acks: -1,
+  compression: kafkajs.CompressionTypes.None,
+  retry: RETRY,
+  connectionTimeoutMs: defaultKafkaLogOptions.connectionTimeoutMs,
+  requestTimeoutMs: defaultKafkaLogOptions.requestTimeoutMs,
+} as const;
+
 /** Produce-request overhead per record beyond key and value (record header, varints). */
 const RECORD_OVERHEAD_BYTES = 32;
+
+/** One append's chunks share this: its deadline, and the first failure, after which its later chunks are not sent. */
+interface AppendState {
+  readonly deadline: number;
+  failed: Error | undefined;
+}
+
+/** Per partition, the offset of the chunk's first record there; Kafka's append time where the topic stamps one. */
+interface ChunkAck {
+  readonly nextOffset: Map<number, number>;
+  readonly brokerTime: ReadonlyMap<number, number>;
+}
+
+/** Some consecutive records of one append, waiting for (or in) a produce request. */
+interface QueuedChunk {
+  readonly messages: Message[];
+  readonly bytes: number;
+  readonly append: AppendState;
+  readonly resolve: (ack: ChunkAck) => void;
+  readonly reject: (err: Error) => void;
+  done: boolean;
+  timer: NodeJS.Timeout | undefined;
+}
 
 /** One producer with its own producer id and sequence numbers; replaced after a failure. */
 interface ProducerSlot {
@@ -42,7 +87,8 @@ interface ProducerSlot {
 
 /**
  * The log on a Kafka topic (contract §2) through kafkajs: an idempotent producer with
- * `acks: -1` and one request in flight, and a topic with `retention.ms=-1`. Records are
+ * `acks: -1` and one request in flight, appends waiting behind it sent together (#pump), and
+ * a topic with `retention.ms=-1`. Records are
  * placed by braid (`partitionFor`, the same murmur2 as the embedded log), not by kafkajs,
  * and carry braid's append time as their record timestamp.
  */
@@ -57,6 +103,12 @@ export class KafkaLog implements EventLog {
   readonly #slots = new Set<ProducerSlot>();
   /** Sends not settled yet (including those whose append already timed out). */
   readonly #pending = new Set<Promise<void>>();
+  /** Chunks of appends waiting for the next produce request, in order (see #pump). */
+  readonly #queue: QueuedChunk[] = [];
+  /** The produce request in flight and its chunks; undefined when none is. */
+  #inFlight: { readonly slot: ProducerSlot; readonly chunks: readonly QueuedChunk[] } | undefined;
+  /** Appends not settled yet: close waits for them (bounded). */
+  readonly #appending = new Set<Promise<void>>();
   readonly #readers = new Set<() => Promise<void>>();
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -182,26 +234,31 @@ export class KafkaLog implements EventLog {
     const appendTime = Date.now();
     const timestamp = String(appendTime);
     const results = new Array<Appended>(records.length);
-    // One produce request per chunk, chunks in input order: records of one key keep their
-    // order, and every partition's record batch stays under the broker's message size limit.
-    for (const [start, stop] of chunksBySize(records, this.options.maxRequestBytes)) {
+    const state: AppendState = { deadline, failed: undefined };
+    // Chunks in input order, each under maxRequestBytes (so that a partition's record batch
+    // stays under the broker's message size limit) and maxRequestRecords; all queued at once,
+    // sent in that order.
+    const chunks: Array<{ start: number; stop: number; partitionOf: number[]; done: Promise<ChunkAck> }> = [];
+    for (const [start, stop] of chunksBySize(records, this.options.maxRequestBytes, this.options.maxRequestRecords)) {
       const messages: Message[] = [];
       const partitionOf: number[] = [];
+      let bytes = 0;
       for (let i = start; i < stop; i++) {
         const { key, value } = records[i]!;
         const partition = partitionFor(key, this.partitions);
         partitionOf.push(partition);
         messages.push({ partition, key, value, timestamp });
+        bytes += Buffer.byteLength(key) + value.length + RECORD_OVERHEAD_BYTES;
       }
-      const metadata = await this.#send(messages, deadline - Date.now());
-      const nextOffset = new Map<number, number>();
-      const brokerTime = new Map<number, number>();
-      for (const m of metadata) {
-        nextOffset.set(m.partition, Number(m.baseOffset));
-        // -1 unless the topic stamps records itself (message.timestamp.type=LogAppendTime).
-        if (Number(m.logAppendTime) >= 0) brokerTime.set(m.partition, Number(m.logAppendTime));
-      }
-      // Within one request, a partition's records get consecutive offsets from baseOffset in message order.
+      chunks.push({ start, stop, partitionOf, done: this.#enqueue(messages, bytes, state) });
+    }
+    this.#pump();
+    const settled = Promise.allSettled(chunks.map((c) => c.done)).then(() => undefined);
+    this.#appending.add(settled);
+    void settled.then(() => this.#appending.delete(settled));
+    for (const { start, stop, partitionOf, done } of chunks) {
+      const { nextOffset, brokerTime } = await done;
+      // Within one request, a partition's records get consecutive offsets in message order.
       for (let i = start; i < stop; i++) {
         const partition = partitionOf[i - start]!;
         const offset = nextOffset.get(partition);
@@ -215,53 +272,133 @@ export class KafkaLog implements EventLog {
     return results;
   }
 
+  /** Queues one chunk of an append; it settles when its produce request does, or at the append's deadline. */
+  #enqueue(messages: Message[], bytes: number, append: AppendState): Promise<ChunkAck> {
+    return new Promise<ChunkAck>((resolve, reject) => {
+      const chunk: QueuedChunk = { messages, bytes, append, resolve, reject, done: false, timer: undefined };
+      const what = `appending ${messages.length} records to Kafka topic "${this.topic}"`;
+      chunk.timer = setTimeout(() => {
+        const inFlight = this.#inFlight?.chunks.includes(chunk) ? this.#inFlight : undefined;
+        this.#settle(chunk, unavailable(what, `no acknowledgement within ${this.options.appendTimeoutMs} ms; the records may or may not have been appended, and retrying them is safe`));
+        // The request may still land: its producer goes (see #pump), and the queue goes on with a fresh one.
+        if (inFlight) {
+          this.#retire(inFlight.slot);
+          this.#inFlight = undefined;
+          this.#pump();
+        }
+      }, Math.max(0, append.deadline - Date.now()));
+      this.#queue.push(chunk);
+    });
+  }
+
+  /** Resolves or rejects a chunk once; a rejected chunk fails its append's later chunks too. */
+  #settle(chunk: QueuedChunk, outcome: ChunkAck | Error): void {
+    if (chunk.done) return;
+    chunk.done = true;
+    clearTimeout(chunk.timer);
+    if (outcome instanceof Error) {
+      chunk.append.failed ??= outcome;
+      chunk.reject(outcome);
+    } else {
+      chunk.resolve(outcome);
+    }
+  }
+
   /**
-   * Sends one produce request, bounded by `timeoutMs`. A send that times out is not
-   * cancelled (kafkajs cannot): it may still land after the caller got `log_unavailable`.
-   * That is safe because the caller retries the same events, which carry the same ids and
-   * keys, so they land in the same partition, and contract §3 counts a record with an
-   * id seen in that partition within the dedupe window as a duplicate.
+   * Sends the queued chunks, one produce request at a time: while a request is in flight,
+   * appends queue up, and the next request takes the chunks waiting (up to maxRequestBytes
+   * and maxRequestRecords) — batching without a linger, like the embedded log's group commit.
+   * kafkajs would serialise the requests of an idempotent producer anyway (one lock per broker,
+   * held until the response), so one request in flight loses nothing, and sending what waited
+   * together makes fewer, larger requests (bench/producer-settings.ts and docs/architecture.md
+   * have the figures). Chunks of one append stay in order; a chunk whose append already failed
+   * is not sent.
    *
-   * After any failure the producer is retired and the next append starts a fresh one (new
+   * After any failure the producer is retired and the next request starts a fresh one (new
    * producer id). kafkajs rolls its sequence numbers back when a request fails, so a request
-   * that did land without an answer would make the next, different batch reuse its
-   * sequence numbers: the broker would then drop that batch as a duplicate or fail every
-   * later send with OUT_OF_ORDER_SEQUENCE_NUMBER. A new producer id sidesteps both.
+   * that did land without an answer would make the next, different batch reuse its sequence
+   * numbers: the broker would then drop that batch as a duplicate or fail every later send
+   * with OUT_OF_ORDER_SEQUENCE_NUMBER. A new producer id sidesteps both. A request that timed
+   * out is not cancelled (kafkajs cannot): it may still land after the caller got
+   * `log_unavailable`. That is safe because the caller retries the same events, which carry the
+   * same ids and keys, so they land in the same partition, and contract §3 counts a record with
+   * an id seen in that partition within the dedupe window as a duplicate.
    */
-  async #send(messages: Message[], timeoutMs: number): Promise<RecordMetadata[]> {
+  #pump(): void {
+    if (this.#inFlight) return;
+    const chunks: QueuedChunk[] = [];
+    let bytes = 0;
+    let count = 0;
+    while (this.#queue.length > 0) {
+      const next = this.#queue[0]!;
+      if (next.done) {
+        this.#queue.shift();
+        continue;
+      }
+      if (next.append.failed) {
+        this.#queue.shift();
+        this.#settle(next, next.append.failed);
+        continue;
+      }
+      if (chunks.length > 0 && (bytes + next.bytes > this.options.maxRequestBytes || count + next.messages.length > this.options.maxRequestRecords)) break;
+      this.#queue.shift();
+      chunks.push(next);
+      bytes += next.bytes;
+      count += next.messages.length;
+    }
+    if (chunks.length === 0) return;
     const slot = this.#currentProducer();
+    const flight = { slot, chunks };
+    this.#inFlight = flight;
     slot.inflight++;
-    const work = slot.ready.then(() => slot.producer.send({ topic: this.topic, messages, acks: -1 }));
+    const messages = chunks.length === 1 ? chunks[0]!.messages : chunks.flatMap((c) => c.messages);
+    const work = slot.ready.then(() => slot.producer.send({ topic: this.topic, messages, acks: KAFKA_PRODUCER.acks, compression: KAFKA_PRODUCER.compression }));
     const settled = work.then(
-      () => undefined,
-      () => undefined,
+      (metadata) => {
+        const nextOffset = new Map<number, number>();
+        const brokerTime = new Map<number, number>();
+        for (const m of metadata) {
+          nextOffset.set(m.partition, Number(m.baseOffset));
+          // -1 unless the topic stamps records itself (message.timestamp.type=LogAppendTime).
+          if (Number(m.logAppendTime) >= 0) brokerTime.set(m.partition, Number(m.logAppendTime));
+        }
+        // Each chunk's first offset per partition: after the records of the chunks before it.
+        for (const chunk of chunks) {
+          const ack: ChunkAck = { nextOffset: new Map(), brokerTime };
+          for (const { partition } of chunk.messages) {
+            const p = partition!;
+            if (!ack.nextOffset.has(p) && nextOffset.has(p)) ack.nextOffset.set(p, nextOffset.get(p)!);
+            if (nextOffset.has(p)) nextOffset.set(p, nextOffset.get(p)! + 1);
+          }
+          this.#settle(chunk, ack);
+        }
+      },
+      (err: unknown) => {
+        this.#retire(slot);
+        for (const chunk of chunks) {
+          const what = `appending ${chunk.messages.length} records to Kafka topic "${this.topic}"`;
+          this.#settle(chunk, this.#closed ? new BraidError('log_closed', `${what}: the log was closed during the append; the records may or may not have been appended`, { cause: err }) : fromKafkaError(err, what));
+        }
+      },
     );
     this.#pending.add(settled);
     void settled.then(() => {
       this.#pending.delete(settled);
       slot.inflight--;
       if (slot.retired) this.#dispose(slot);
+      if (this.#inFlight === flight) this.#inFlight = undefined;
+      this.#pump();
     });
-    const what = `appending ${messages.length} records to Kafka topic "${this.topic}"`;
-    try {
-      return await withTimeout(work, Math.max(0, timeoutMs), () =>
-        unavailable(what, `no acknowledgement within ${this.options.appendTimeoutMs} ms; the records may or may not have been appended, and retrying them is safe`),
-      );
-    } catch (err) {
-      this.#retire(slot);
-      if (this.#closed) throw new BraidError('log_closed', `${what}: the log was closed during the append; the records may or may not have been appended`, { cause: err });
-      throw fromKafkaError(err, what);
-    }
   }
 
   #currentProducer(): ProducerSlot {
     const current = this.#producer;
     if (current && !current.retired) return current;
     const producer = this.#kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
+      idempotent: KAFKA_PRODUCER.idempotent,
+      maxInFlightRequests: KAFKA_PRODUCER.maxInFlightRequests,
       allowAutoTopicCreation: false,
-      retry: RETRY,
+      retry: KAFKA_PRODUCER.retry,
       // Every message names its partition; this only silences kafkajs' partitioner notice.
       createPartitioner: Partitioners.DefaultPartitioner,
     });
@@ -433,7 +570,9 @@ export class KafkaLog implements EventLog {
     this.#closing ??= (async () => {
       this.#closed = true;
       await Promise.all([...this.#readers].map((stop) => stop()));
-      await withTimeout(Promise.all(this.#pending), this.options.appendTimeoutMs, () => new Error('timeout')).catch(() => undefined);
+      // Appends already queued are still sent; each settles by its deadline at the latest.
+      await withTimeout(Promise.all([...this.#appending, ...this.#pending]), this.options.appendTimeoutMs, () => new Error('timeout')).catch(() => undefined);
+      for (const chunk of this.#queue.splice(0)) this.#settle(chunk, new BraidError('log_closed', `appending ${chunk.messages.length} records to Kafka topic "${this.topic}": the log was closed before they were sent`));
       await Promise.all([...this.#slots].map((slot) => this.#dispose(slot, true)));
       await this.#admin.disconnect().catch(() => undefined);
     })();
@@ -445,14 +584,14 @@ export class KafkaLog implements EventLog {
   }
 }
 
-/** [start, stop) index ranges of consecutive records, each under about `maxBytes`. */
-function* chunksBySize(records: readonly AppendInput[], maxBytes: number): Generator<[number, number]> {
+/** [start, stop) index ranges of consecutive records, each under about `maxBytes` and at most `maxRecords`. */
+function* chunksBySize(records: readonly AppendInput[], maxBytes: number, maxRecords: number): Generator<[number, number]> {
   let start = 0;
   let bytes = 0;
   for (let i = 0; i < records.length; i++) {
     const { key, value } = records[i]!;
     const size = Buffer.byteLength(key) + value.length + RECORD_OVERHEAD_BYTES;
-    if (i > start && bytes + size > maxBytes) {
+    if (i > start && (bytes + size > maxBytes || i - start >= maxRecords)) {
       yield [start, i];
       start = i;
       bytes = 0;

@@ -35,6 +35,13 @@ export interface KafkaLogOptions {
    * partition's record batch stays under the broker's `max.message.bytes` (1 MiB default).
    */
   readonly maxRequestBytes?: number;
+  /**
+   * A produce request carries at most this many records: an append is sent in requests of at
+   * most this many, and appends waiting while a request is in flight are sent together up to
+   * it. About 1,000 records a request was the fastest measured (bench/producer-settings.ts:
+   * larger requests were no faster on one broker, often slower).
+   */
+  readonly maxRequestRecords?: number;
   /** Records per yielded batch of `read()` when the caller gives no `maxBatch`. */
   readonly readMaxBatch?: number;
   /** Long-poll time of one fetch; also how long stopping a reader may wait for it. */
@@ -62,6 +69,7 @@ const KafkaLogSchema = Type.Object({
   connectionTimeoutMs: Type.Integer({ minimum: 1, default: 3_000 }), // three seconds
   requestTimeoutMs: Type.Integer({ minimum: 1, default: 30_000 }), // thirty seconds (kafkajs' default)
   maxRequestBytes: Type.Integer({ minimum: 1, default: 900_000 }), // bytes; below Kafka's default max.message.bytes of 1 MiB
+  maxRequestRecords: Type.Integer({ minimum: 1, default: 1_000 }), // records
   readMaxBatch: Type.Integer({ minimum: 1, default: 1_000 }), // records
   readMaxWaitMs: Type.Integer({ minimum: 1, default: 500 }), // half a second
   logLevel: Type.Union(KafkaLogLevels.map((l) => Type.Literal(l)), { default: 'warn', hint: `use one of ${KafkaLogLevels.join(', ')}` }),
