@@ -5,8 +5,9 @@
  *   npm run bench -- --quick       the same comparisons at small sizes, under five minutes
  *   npm run bench -- --only 1,3    some items only
  *
- * Items: 1 stream aggregation vs Kafka Streams (bench/streams.ts: over unique ids, and over
- * 2 % retried ids with the peer deduping in a state store; each side 3 runs, medians), 2 ingest vs the raw
+ * Items: 1 stream aggregation vs Kafka Streams (bench/streams.ts: over unique ids, and, but at
+ * 10 M, over 2 % retried ids with the peer deduping in a state store; each side 3 runs,
+ * medians), 2 ingest vs the raw
  * producer and the embedded log (bench/ingest.ts), 3 batch recomputation vs DuckDB alone
  * (bench/recompute.ts), 4 query serving (bench/query.ts), 5 freshness (bench/freshness.ts),
  * 6 cost growth (bench/growth.ts: incremental batch runs, start-up and resumed replays at two
@@ -68,7 +69,11 @@ function plan(): Step[] {
   const logs = quick ? ['embedded'] : ['embedded', 'kafka'];
   const erasure = quick ? 200_000 : 2_000_000;
   return [
-    ...streams.map((n, i) => ({ item: 1, label: `stream aggregation, ${n.toLocaleString('en-US')} events`, file: 'streams.ts', args: [String(n), ...k, ...(i > 0 ? ['--skip-build'] : [])] })),
+    // The topic with retries (the peer deduping) at 10 M is left out: filling a second 10 M topic
+    // after the first left kafkajs' idempotent producer without an acknowledgement for minutes
+    // (4 of 4 tries, before and after KafkaLog's batching; bench/README.md), so at 10 M item 1
+    // compares over unique ids only.
+    ...streams.map((n, i) => ({ item: 1, label: `stream aggregation, ${n.toLocaleString('en-US')} events`, file: 'streams.ts', args: [String(n), ...k, ...(i > 0 ? ['--skip-build'] : []), ...(n >= 10_000_000 ? ['--dedupe', 'none'] : [])] })),
     ...ingest.map((n) => ({ item: 2, label: `ingest, ${n.toLocaleString('en-US')} events`, file: 'ingest.ts', args: ['--events', String(n), '--clients', '8', '--batches', '100,1000', ...k] })),
     ...recompute.map((n) => ({ item: 3, label: `batch recomputation, ${n.toLocaleString('en-US')} events`, file: 'recompute.ts', args: ['--events', String(n)] })),
     ...(quick ? [10_000, 100_000] : [100_000, 1_000_000]).map((g) => ({ item: 4, label: `query serving, ${g.toLocaleString('en-US')} groups`, file: 'query.ts', args: ['--groups', String(g), '--duration', duration] })),

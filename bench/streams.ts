@@ -65,7 +65,6 @@ import { Kafka, logLevel } from 'kafkajs';
 import { pino } from 'pino';
 import { encodeEvent, recordKey } from '../shared/events/index.js';
 import { KafkaLog } from '../shared/log/kafka/index.js';
-import { partitionFor } from '../shared/log/partitioner.js';
 import type { Position } from '../shared/log/types.js';
 import { hllEstimate, hllRegisters, HLL_M, type HllState } from '../shared/measures/hll.js';
 import { bucketOf, compileView, GroupTable, parseViews, viewKey, type CompiledView } from '../shared/views/index.js';
@@ -86,6 +85,7 @@ const { values: args, positionals } = parseArgs({
     'java-heap': { type: 'string' },
     'result-name': { type: 'string' },
     phase: { type: 'string' },
+    'fill-rate': { type: 'string' },
     topic: { type: 'string' },
     out: { type: 'string' },
   },
@@ -146,14 +146,25 @@ function registerChecksum(state: HllState): { registers: number; checksum: numbe
 
 const rowKey = (bucket: number, dim: string | null) => `${bucket}|${dim ?? '\u0001null'}`;
 
-function openLog(topic: string) {
-  return KafkaLog.open({ brokers, topic, partitions, clientId: 'braid-bench-streams', logger: silent });
+function openLog(topic: string, appendTimeoutMs?: number) {
+  return KafkaLog.open({ brokers, topic, partitions, clientId: 'braid-bench-streams', logger: silent, ...(appendTimeoutMs ? { appendTimeoutMs } : {}) });
 }
 
+/** The kernel's dirty and writeback page cache, kB: what a broker stall on the disk shows as. */
+function dirtyKB(): string {
+  try {
+    const m = readFileSync('/proc/meminfo', 'utf8');
+    return ['Dirty', 'Writeback'].map((k) => `${k} ${new RegExp(`${k}:\\s+(\\d+)`).exec(m)?.[1] ?? '?'} kB`).join(', ');
+  } catch {
+    return 'no /proc/meminfo';
+  }
+}
+
+/** A group of the exact answer: its count, sum and exact distinct count. */
 interface Truth {
   count: number;
   sum: number | null;
-  users: Set<string>;
+  distinct: number;
 }
 
 /** One filled topic: where it ends, and the exact answer of the view under the dedupe rule. */
@@ -173,31 +184,42 @@ interface Filled {
  * demo generator's duplicateRate), so they land in the same partition as the first; contract
  * §3 drops every record whose (partition, id) came before within the window. The whole fill
  * takes far less than the window (checked), so here a record is a duplicate exactly when its
- * (partition, id) came before.
+ * id came before (a retry has its first's key, so its partition).
  */
 async function fill(topic: string, duplicateRate: number): Promise<Filled> {
-  const truth = new Map<string, Truth>();
-  const seen = new Set<string>();
+  const truth = new Map<string, { count: number; sum: number | null; users: Set<string> }>();
+  // The demo generator gives every new event the next number in its id (`pv-7-123`), and a
+  // retry is a copy of a recent event: so an id was seen before exactly when its number is not
+  // past the highest seen (checked: a new number is always the next one). No set of 10 M ids
+  // held, which at 10 M events made the fill's GC pauses long enough to time appends out.
+  let highest = 0;
   let duplicates = 0;
-  const log = await openLog(topic);
+  // One string per distinct user in the distinct sets, not one per event.
+  const interned = new Map<string, string>();
+  // The fill is not measured: an append may wait longer than braid's 10 s default (filling a
+  // second 10 M topic, kafkajs' idempotent producer has held appends 65 s, its lock timeout),
+  // so two minutes here, and the slow ones are named with the kernel's dirty pages (they stayed
+  // small: not the disk).
+  const log = await openLog(topic, 120_000);
   try {
     const have = Object.values(await log.endPosition()).reduce((a, b) => a + b, 0);
     if (have > 0) throw new Error(`topic ${topic} is not empty`);
     const started = performance.now();
     const inFlight = new Set<Promise<unknown>>();
+    let failed: unknown;
     let batch: { key: string; value: Buffer }[] = [];
     // Late events stay in; with duplicateRate 0 every id is unique, so no dedupe drops anything.
     for (const event of new DemoGenerator({ seed: 7, duplicateRate }).day(events)) {
       const key = recordKey(event);
       batch.push({ key, value: encodeEvent(event) });
-      if (duplicateRate > 0) {
-        const place = `${partitionFor(key, partitions)}|${event.id}`;
-        if (seen.has(place)) {
-          duplicates++;
-          continue;
-        }
-        seen.add(place);
+      const n = Number(event.id.slice(event.id.lastIndexOf('-') + 1));
+      if (n <= highest) {
+        // A retry of a recent event: same id, key and so partition, appended within the window.
+        duplicates++;
+        continue;
       }
+      if (n !== highest + 1) throw new Error(`demo event ${event.id} after number ${highest}: this bench assumes every new id is numbered next`);
+      highest = n;
       if (event.type === VIEW.type) {
         const d = event.data?.[VIEW.dimension];
         const dim = typeof d === 'string' ? d : typeof d === 'number' || typeof d === 'boolean' ? JSON.stringify(d) : null;
@@ -207,21 +229,37 @@ async function fill(topic: string, duplicateRate: number): Promise<Filled> {
         t.count++;
         const x = event.data?.[VIEW.sum];
         if (typeof x === 'number') t.sum = (t.sum ?? 0) + x;
-        t.users.add(event.key ?? event.id);
+        const user = event.key ?? event.id;
+        let u = interned.get(user);
+        if (u === undefined) interned.set(user, (u = user));
+        t.users.add(u);
       }
       if (batch.length === 5_000) {
-        const p = log.append(batch).finally(() => inFlight.delete(p));
+        const sentAt = performance.now();
+        const p = log
+          .append(batch)
+          .then(() => {
+            const ms = performance.now() - sentAt;
+            if (ms > 5_000) process.stderr.write(`fill: an append of 5,000 took ${Math.round(ms)} ms (${dirtyKB()})\n`);
+          })
+          .finally(() => inFlight.delete(p));
+        // Kept here, so a failure between two awaits is neither unhandled nor lost: thrown
+        // below, and main's clean-up still runs.
+        p.catch((err: unknown) => (failed ??= err));
         inFlight.add(p);
         batch = [];
-        if (inFlight.size >= 4) await Promise.race(inFlight);
+        if (inFlight.size >= 4) await Promise.race(inFlight).catch(() => undefined);
+        if (failed !== undefined) throw failed;
       }
     }
     if (batch.length > 0) await log.append(batch);
-    await Promise.all(inFlight);
+    await Promise.allSettled(inFlight);
+    if (failed !== undefined) throw failed;
     const seconds = (performance.now() - started) / 1000;
     // Append times lie within the fill: every earlier record of an id is within the window.
     if (seconds * 1000 >= WINDOW_MS) throw new Error(`the fill took ${seconds} s, longer than the dedupe window: the exact answer here assumes every repeat is within it`);
-    return { topic, duplicateRate, end: await log.endPosition(), seconds, truth, duplicates };
+    const exact = new Map<string, Truth>([...truth].map(([k, t]) => [k, { count: t.count, sum: t.sum, distinct: t.users.size }]));
+    return { topic, duplicateRate, end: await log.endPosition(), seconds, truth: exact, duplicates };
   } finally {
     await log.close();
   }
@@ -276,6 +314,19 @@ async function phaseBraid(topic: string, out: string): Promise<Record<string, un
 function runPhase(phase: string, topic: string, out?: string): Record<string, unknown> {
   const extra = out ? ['--out', out] : [];
   return runPhaseProcess(fileURLToPath(import.meta.url), [String(events), '--partitions', String(partitions), '--brokers', brokers.join(','), '--phase', phase, '--topic', topic, ...extra], ['--max-old-space-size=8192']);
+}
+
+/** The fill phase of a topic, in a fresh process; its exact answer comes back through a file. */
+function fillInProcess(topic: string, rate: number, out: string): Filled {
+  runPhaseProcess(fileURLToPath(import.meta.url), [String(events), '--partitions', String(partitions), '--brokers', brokers.join(','), '--phase', 'fill', '--topic', topic, '--fill-rate', String(rate), '--out', out], ['--max-old-space-size=8192']);
+  const f = JSON.parse(readFileSync(out, 'utf8')) as Omit<Filled, 'truth'> & { truth: Array<[string, Truth]> };
+  return { ...f, truth: new Map(f.truth) };
+}
+
+async function phaseFill(topic: string, rate: number, out: string): Promise<Record<string, unknown>> {
+  const f = await fill(topic, rate);
+  writeFileSync(out, JSON.stringify({ ...f, truth: [...f.truth] }));
+  return { topic, seconds: f.seconds, duplicates: f.duplicates, groups: f.truth.size };
 }
 
 function build(): number {
@@ -366,7 +417,7 @@ function compare(braid: Row[], streams: Row[], truth: Map<string, Truth>): { pro
     if (!closeSum(x.sum, y.sum) || !closeSum(x.sum, t.sum)) problems.push(`group ${k}: sum braid ${x.sum}, streams ${y.sum}, exact ${t.sum}`);
     if (x.checksum !== y.checksum || x.registers !== y.registers) problems.push(`group ${k}: HyperLogLog registers differ (braid ${x.registers}/${x.checksum}, streams ${y.registers}/${y.checksum})`);
     if (x.distinct !== y.distinct) problems.push(`group ${k}: distinct estimate braid ${x.distinct}, streams ${y.distinct}`);
-    const exact = t.users.size;
+    const exact = t.distinct;
     const err = Math.abs(x.distinct - exact);
     maxDistinctError = Math.max(maxDistinctError, err);
     maxDistinctRelError = Math.max(maxDistinctRelError, err / exact);
@@ -570,11 +621,14 @@ async function main(): Promise<void> {
   log(`build: ${round(buildSeconds)} s`);
   const benches: TopicBench[] = [];
   try {
-    const unique = await fill(topics[0]!, 0);
+    // Each fill in a fresh process, which keeps the exact answer's sets out of this one. (At
+    // 10 M the second topic's fill still has kafkajs' producer leave appends unacknowledged for
+    // minutes, in a fresh process too: bench/README.md; bench/run.ts runs 10 M with --dedupe none.)
+    const unique = fillInProcess(topics[0]!, 0, join(work, 'fill-unique.json'));
     log(`fill: ${events} events into ${unique.topic} in ${round(unique.seconds)} s, end ${JSON.stringify(unique.end)}`);
     benches.push(topicBench(unique, ['none']));
     if (variants.length > 0) {
-      const dup = await fill(topics[1]!, duplicateRate);
+      const dup = fillInProcess(topics[1]!, duplicateRate, join(work, 'fill-dup.json'));
       log(`fill: ${events} events (${dup.duplicates} retries of an earlier id) into ${dup.topic} in ${round(dup.seconds)} s, end ${JSON.stringify(dup.end)}`);
       benches.push(topicBench(dup, variants));
     }
@@ -603,6 +657,7 @@ if (args.phase) {
   let result: Record<string, unknown>;
   if (args.phase === 'read') result = await phaseRead(topic);
   else if (args.phase === 'braid') result = await phaseBraid(topic, args.out!);
+  else if (args.phase === 'fill') result = await phaseFill(topic, Number(args['fill-rate']), args.out!);
   else throw new Error(`unknown phase ${args.phase}`);
   process.stdout.write(`${JSON.stringify(result)}\n`);
   process.exit(0);
