@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BraidError } from '../shared/errors.js';
-import { decodeUtf8, type IngestForm } from './ingest/decode.js';
+import { decodeUtf8, NOT_A_BATCH, parseJson, type IngestForm } from './ingest/decode.js';
 
 /**
  * An ingest request's body as it came: decoded (UTF-8, form, count, every event) by
@@ -44,16 +44,8 @@ export function registerBodyParsers(app: FastifyInstance): void {
   app.addContentTypeParser(NDJSON_TYPES, { parseAs: 'buffer' }, (_request, body, done) => done(null, new IngestBody(body as Buffer, 'ndjson')));
 }
 
-function parseJson(text: string, hint: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new BraidError('invalid_body', `the body is not valid JSON (${(err as Error).message})${hint}`);
-  }
-}
-
 /** The ingest route's body; anything else (no body, another content type) is a 400 naming the forms. */
 export function ingestBodyOf(request: FastifyRequest): IngestBody {
   if (request.body instanceof IngestBody) return request.body;
-  throw new BraidError('invalid_body', 'expected a JSON array of events, an object {"events": [...]}, or NDJSON (Content-Type application/x-ndjson)');
+  throw new BraidError('invalid_body', NOT_A_BATCH);
 }

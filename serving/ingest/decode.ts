@@ -17,6 +17,9 @@ export type Decoded =
   | { readonly ok: true; readonly keys: string[]; readonly lengths: Uint32Array; readonly bytes: Uint8Array }
   | { readonly ok: false; readonly error: { readonly code: ErrorCode; readonly message: string; readonly details?: unknown }; readonly events: number };
 
+/** What a body that is not one of the ingest forms is told. */
+export const NOT_A_BATCH = 'expected a JSON array of events, an object {"events": [...]}, or NDJSON (Content-Type application/x-ndjson)';
+
 const INGEST_FORMS = 'send a JSON array of events, {"events": [...]}, or NDJSON with Content-Type application/x-ndjson';
 
 /**
@@ -85,14 +88,18 @@ export function decodeUtf8(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
 }
 
+/** JSON.parse, its failure a 400 `invalid_body` with the parser's words and `hint`. */
+export function parseJson(text: string, hint: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new BraidError('invalid_body', `the body is not valid JSON (${(err as Error).message})${hint}`);
+  }
+}
+
 function parseJsonBody(text: string): { input: unknown[]; found: EventProblem[] } {
   if (text.trim() === '') throw new BraidError('invalid_body', 'the body is empty; send a JSON array of events or {"events": [...]}');
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch (err) {
-    throw new BraidError('invalid_body', `the body is not valid JSON (${(err as Error).message}); ${INGEST_FORMS}`);
-  }
+  const body = parseJson(text, `; ${INGEST_FORMS}`);
   // A literal's path from the root: [i, ...] for an array, ['events', i, ...] for {"events": [...]}.
   const inEvents = (prefix: readonly string[]): EventProblem[] =>
     changedNumberLiterals(text).flatMap((p) => {
@@ -111,7 +118,7 @@ function parseJsonBody(text: string): { input: unknown[]; found: EventProblem[] 
       return { input: obj.events, found: inEvents(['events']) };
     }
   }
-  throw new BraidError('invalid_body', 'expected a JSON array of events, an object {"events": [...]}, or NDJSON (Content-Type application/x-ndjson)');
+  throw new BraidError('invalid_body', NOT_A_BATCH);
 }
 
 function parseNdjson(text: string): { input: unknown[]; found: EventProblem[] } {

@@ -79,7 +79,6 @@ export class WorkerPool<In, Out> {
     const worker = new Worker(this.#options.file, { workerData: { module: this.#options.module } });
     const pending = new Map<number, Pending>();
     const ready = new Promise<void>((resolve, reject) => {
-      worker.once('online', () => undefined);
       worker.once('error', reject);
       worker.on('message', (m: { ready?: true; id?: number; ok?: boolean; output?: unknown; error?: string }) => {
         if (m.ready) return resolve();

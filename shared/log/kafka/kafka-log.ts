@@ -239,16 +239,14 @@ export class KafkaLog implements EventLog {
     // stays under the broker's message size limit) and maxRequestRecords; all queued at once,
     // sent in that order.
     const chunks: Array<{ start: number; stop: number; partitionOf: number[]; done: Promise<ChunkAck> }> = [];
-    for (const [start, stop] of chunksBySize(records, this.options.maxRequestBytes, this.options.maxRequestRecords)) {
+    for (const [start, stop, bytes] of chunksBySize(records, this.options.maxRequestBytes, this.options.maxRequestRecords)) {
       const messages: Message[] = [];
       const partitionOf: number[] = [];
-      let bytes = 0;
       for (let i = start; i < stop; i++) {
         const { key, value } = records[i]!;
         const partition = partitionFor(key, this.partitions);
         partitionOf.push(partition);
         messages.push({ partition, key, value, timestamp });
-        bytes += Buffer.byteLength(key) + value.length + RECORD_OVERHEAD_BYTES;
       }
       chunks.push({ start, stop, partitionOf, done: this.#enqueue(messages, bytes, state) });
     }
@@ -584,21 +582,21 @@ export class KafkaLog implements EventLog {
   }
 }
 
-/** [start, stop) index ranges of consecutive records, each under about `maxBytes` and at most `maxRecords`. */
-function* chunksBySize(records: readonly AppendInput[], maxBytes: number, maxRecords: number): Generator<[number, number]> {
+/** [start, stop) index ranges of consecutive records, each under about `maxBytes` and at most `maxRecords`, with their size in bytes. */
+function* chunksBySize(records: readonly AppendInput[], maxBytes: number, maxRecords: number): Generator<[number, number, number]> {
   let start = 0;
   let bytes = 0;
   for (let i = 0; i < records.length; i++) {
     const { key, value } = records[i]!;
     const size = Buffer.byteLength(key) + value.length + RECORD_OVERHEAD_BYTES;
     if (i > start && (bytes + size > maxBytes || i - start >= maxRecords)) {
-      yield [start, i];
+      yield [start, i, bytes];
       start = i;
       bytes = 0;
     }
     bytes += size;
   }
-  yield [start, records.length];
+  yield [start, records.length, bytes];
 }
 
 function kafkaJsLevel(level: KafkaLogLevel): KafkaJsLevel {
