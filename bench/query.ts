@@ -1,7 +1,7 @@
 /**
  * Serving at dashboard scale:
  *
- *   node --import tsx bench/query.ts [--groups 100000] [--connections 16] [--duration 10] [--ingest-rate 5000] [--json]
+ *   node --import tsx bench/query.ts [--groups 100000] [--connections 16] [--duration 10] [--ingest-rate 5000] [--query-threads 1] [--json]
  *
  * Starts a real `braid start` (embedded log, a temp directory) with two views of `groups`
  * groups (one hour bucket × country × user): `big` (count, sum, min, max) and
@@ -66,6 +66,8 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '16' },
     duration: { type: 'string', default: '10' },
     'ingest-rate': { type: 'string', default: '5000' },
+    // braid's query.threads: 0 executes queries on the event loop (the A/B of the threads)
+    'query-threads': { type: 'string', default: '1' },
     phase: { type: 'string' },
     view: { type: 'string' },
     json: { type: 'boolean', default: false },
@@ -75,6 +77,7 @@ const groups = Number(args.groups);
 const connections = Number(args.connections);
 const duration = Number(args.duration);
 const ingestRate = Number(args['ingest-rate']);
+const queryThreads = Number(args['query-threads']);
 
 if (args.phase === 'memory') {
   process.stdout.write(`${JSON.stringify(await phaseMemory(groups, args.view as keyof typeof MEMORY_VIEWS))}\n`);
@@ -677,7 +680,7 @@ async function engineLookups(connection: DuckDBConnection, dataDir: string, time
 // ---------------------------------------------------------------------------------------
 
 function startBraid(dir: string): Promise<BenchBraid> {
-  return startBenchBraid(dir, { batch: { schedule: 'off', fullSchedule: 'off' }, views, logging: { level: 'warn' }, ingest: { maxBatchEvents: 10_000 } }, { NODE_OPTIONS: '--max-old-space-size=8192' });
+  return startBenchBraid(dir, { batch: { schedule: 'off', fullSchedule: 'off' }, views, logging: { level: 'warn' }, ingest: { maxBatchEvents: 10_000 }, query: { threads: queryThreads } }, { NODE_OPTIONS: '--max-old-space-size=8192' });
 }
 
 /** Thrown once the answers differ: nothing is measured. */
@@ -802,6 +805,7 @@ try {
     connections,
     durationSeconds: duration,
     ingestRate,
+    queryThreads,
     ingest: { alone: { ...ackAlone, batches: ingestAlone.acks.length }, duringMix: { ...ackDuring, batches: ingestDuring.acks.length } },
     perShape,
     lookups,

@@ -141,7 +141,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       concurrency: config.query.concurrency,
       maxQueued: config.query.maxQueued,
       pause: node.slices.pause,
+      threads: config.query.threads,
     });
+    app.addHook('onClose', () => queries.close());
     reads.push(
       viewRoutes({ queries, batch: () => node.batch?.current(), metrics: createQueryMetrics(deps.registry, node.views.map((v) => v.def.name)) }),
       batchReadRoutes(batch),

@@ -1,10 +1,12 @@
 import { BraidError } from '../../shared/errors.js';
 import type { Position } from '../../shared/log/position.js';
-import type { CompiledView } from '../../shared/views/index.js';
+import type { ColumnTable, CompiledView } from '../../shared/views/index.js';
 import type { Source, ViewSource } from '../../lambda/index.js';
 import type { AnswerRow } from './query.js';
 import { QueryCache } from './cache.js';
 import { QueryEngine } from './engine.js';
+import { QueryThreads } from './threads.js';
+import type { Answered, ViewQuery } from './query.js';
 import { checkQuery, fromQueryString, type Format, type QueryRequest } from './params.js';
 
 /** Where answers come from: the process' views and, per source, the state that answers (lambda/sources.ts). */
@@ -47,8 +49,15 @@ export interface QueryServiceOptions {
   /** queries executed at once, and waiting */
   readonly concurrency: number;
   readonly maxQueued: number;
-  /** the process' slices of the event loop (shared/async.ts Slices) */
+  /** the process' slices of the event loop (shared/async.ts Slices), for queries executed on it */
   readonly pause: () => Promise<void> | undefined;
+  /** worker threads that execute queries (config query.threads); 0 or absent: the event loop */
+  readonly threads?: number;
+}
+
+/** What executes a query over its tables: the engine on the event loop, or query threads. */
+interface Executor {
+  answer(view: CompiledView, tables: readonly ColumnTable[], query: ViewQuery): Promise<Answered>;
 }
 
 /** Answers view queries (contract §8, §10): parameters checked against the view, then the engine. */
@@ -56,7 +65,8 @@ export class QueryService {
   readonly #views: Map<string, CompiledView>;
   readonly #sources: ViewSources;
   readonly #options: QueryServiceOptions;
-  readonly #engine: QueryEngine;
+  readonly #engine: Executor;
+  readonly #threads: QueryThreads | undefined;
   #running = 0;
   readonly #waiting: Array<() => void> = [];
   readonly #batches = new Map<string, Batch<Answer & AnswerForm>>();
@@ -65,7 +75,19 @@ export class QueryService {
     this.#sources = sources;
     this.#options = options;
     this.#views = new Map(sources.views().map((v) => [v.def.name, v]));
-    this.#engine = new QueryEngine({ cache: new QueryCache(options.cacheBytes), pause: options.pause });
+    const threads = options.threads ?? 0;
+    this.#threads = threads > 0 ? new QueryThreads({ threads, cacheBytes: options.cacheBytes, maxQueue: options.concurrency }) : undefined;
+    this.#engine = this.#threads ?? new QueryEngine({ cache: new QueryCache(options.cacheBytes), pause: options.pause });
+  }
+
+  /** Resolves once the query threads (if any) have loaded. */
+  async ready(): Promise<void> {
+    await this.#threads?.ready();
+  }
+
+  /** Ends the query threads; a query still running in one fails with 503. */
+  async close(): Promise<void> {
+    await this.#threads?.close();
   }
 
   /** Queries executing, and waiting for a turn. */

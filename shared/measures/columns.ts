@@ -18,7 +18,15 @@ export interface StateColumn<S = unknown> {
   result(row: number): unknown;
   /** merged states over this column's rows, starting as the rows' own (see Accumulator) */
   accumulator(): Accumulator<S>;
+  /** the column's contents as plain data (its form's `fromParts` rebuilds it): what a worker thread is sent */
+  parts(): ColumnParts;
 }
+
+/**
+ * A column's contents as plain data — typed arrays, arrays, maps of plain values — that
+ * structured clone carries to a worker thread (serving/query/threads.ts) unchanged.
+ */
+export type ColumnParts = Readonly<Record<string, unknown>>;
 
 /**
  * Per row of a column, the row's state with other tables' states absorbed into it: how a
@@ -52,6 +60,8 @@ export interface ColumnBuilder<S = unknown> {
 /** A kind's column form: what `MeasureKind.columns` returns for one spec. */
 export interface ColumnForm<S = unknown> {
   builder(capacity?: number): ColumnBuilder<S>;
+  /** the column whose `parts()` these are (from this form, maybe in another thread) */
+  fromParts(parts: ColumnParts): StateColumn<S>;
 }
 
 /** A growable typed array, trimmed by `finish`. */
@@ -141,6 +151,7 @@ export function numberColumns(combine: (a: number, b: number) => number, nullabl
           numbers: () => ({ values: own ?? values, nulls: own ? ownNulls : nulls }),
         };
       },
+      parts: () => ({ values, nulls }),
     };
     numericArrays.set(self, { values, nulls });
     return self;
@@ -160,6 +171,7 @@ export function numberColumns(combine: (a: number, b: number) => number, nullabl
         finish: () => column(values.finish(), nulls ? Uint8Array.from(nulls) : undefined),
       };
     },
+    fromParts: (parts) => column(parts.values as Float64Array, parts.nulls as Uint8Array | undefined),
   };
 }
 
@@ -200,6 +212,7 @@ export function objectColumns<S>(measure: { merge(a: S, b: S): S; absorb(into: S
       absorbInto: (into, row) => measure.absorb(into, states[row]!),
       result: (row) => measure.result(states[row]!),
       accumulator: () => mapAccumulator(measure, self),
+      parts: () => ({ states }),
     };
     return self;
   };
@@ -208,5 +221,6 @@ export function objectColumns<S>(measure: { merge(a: S, b: S): S; absorb(into: S
       const states: S[] = [];
       return { push: (s) => void states.push(copy(s)), pushFrom: (from, row) => void states.push(from.state(row)), finish: () => column(states) };
     },
+    fromParts: (parts) => column(parts.states as S[]),
   };
 }

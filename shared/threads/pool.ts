@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { BraidError } from '../errors.js';
+import { BraidError, ErrorCodes, type ErrorCode } from '../errors.js';
 
 export interface WorkerPoolOptions {
   /** the worker's module: an .mjs bootstrap that loads the TypeScript through tsx (see bootstrap.mjs) */
@@ -36,6 +36,7 @@ export class WorkerPool<In, Out> {
   #next = 0;
   #queued = 0;
   #closed = false;
+  #spawned = 0;
 
   constructor(options: WorkerPoolOptions) {
     if (!(Number.isInteger(options.size) && options.size >= 1)) throw new RangeError(`a worker pool needs at least one thread, not ${options.size}`);
@@ -46,6 +47,11 @@ export class WorkerPool<In, Out> {
   /** Jobs waiting or running now. */
   get queued(): number {
     return this.#queued;
+  }
+
+  /** Workers started so far: a change means one was replaced, and lost whatever state it held. */
+  get spawned(): number {
+    return this.#spawned;
   }
 
   /** Resolves once every worker has loaded its module. */
@@ -76,16 +82,18 @@ export class WorkerPool<In, Out> {
   }
 
   #spawn(): Slot {
+    this.#spawned++;
     const worker = new Worker(this.#options.file, { workerData: { module: this.#options.module } });
     const pending = new Map<number, Pending>();
     const ready = new Promise<void>((resolve, reject) => {
       worker.once('error', reject);
-      worker.on('message', (m: { ready?: true; id?: number; ok?: boolean; output?: unknown; error?: string }) => {
+      worker.on('message', (m: { ready?: true; id?: number; ok?: boolean; output?: unknown; error?: string; code?: string }) => {
         if (m.ready) return resolve();
         const p = pending.get(m.id!);
         if (!p) return;
         pending.delete(m.id!);
         if (m.ok) p.resolve(m.output);
+        else if (m.code !== undefined && m.code in ErrorCodes) p.reject(new BraidError(m.code as ErrorCode, m.error!));
         else p.reject(new Error(`${this.#options.name}: ${m.error}`));
       });
     });

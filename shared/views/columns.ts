@@ -1,6 +1,14 @@
-import { Float64Builder, Int32Builder, type StateColumn } from '../measures/columns.js';
+import { Float64Builder, Int32Builder, type ColumnParts, type StateColumn } from '../measures/columns.js';
 import type { CompiledView } from './compiled.js';
 import type { ViewRow } from './table.js';
+
+/** A table's contents as plain data: what a worker thread is sent to answer queries from it (serving/query/threads.ts). */
+export interface TableParts {
+  readonly buckets: Float64Array;
+  readonly codes: readonly Int32Array[];
+  readonly dictionaries: ReadonlyArray<readonly string[]>;
+  readonly columns: readonly ColumnParts[];
+}
 
 /** The code of a null (missing) dimension value: after every value, as nulls sort last. */
 export const NULL_CODE = 0x7fffffff;
@@ -38,6 +46,16 @@ export class ColumnTable {
 
   get size(): number {
     return this.length;
+  }
+
+  /** The table's contents as plain data; `ColumnTable.fromParts` rebuilds it (in any thread). */
+  parts(): TableParts {
+    return { buckets: this.buckets, codes: this.codes, dictionaries: this.dictionaries, columns: this.columns.map((c) => c.parts()) };
+  }
+
+  /** The table whose `parts()` these are, for `view` (compiled from the same definition). */
+  static fromParts(view: CompiledView, parts: TableParts): ColumnTable {
+    return new ColumnTable(view, parts.buckets, parts.codes, parts.dictionaries, parts.columns.map((c, m) => view.columns[m]!.fromParts(c)));
   }
 
   /** Bytes of the buckets, codes and measure columns: what a roll-up sharing its source's dictionaries holds of its own. */

@@ -8,3 +8,4 @@ export { GroupTable, ViewTable, absorbStates, groupKey } from './table.js';
 export type { ViewRow } from './table.js';
 export type { BatchVersion } from './version.js';
 export { ColumnTable, TableBuilder, NULL_CODE, freezeRows, lowerBound, mergeTables } from './columns.js';
+export type { TableParts } from './columns.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { hllRegisters, type HllState, type SketchState } from '../../shared/measures/index.js';
-import { compileView, freezeRows, mergeTables, parseViews, ViewTable, GroupTable, NULL_CODE } from '../../shared/views/index.js';
+import { ColumnTable, compileView, freezeRows, mergeTables, parseViews, ViewTable, GroupTable, NULL_CODE } from '../../shared/views/index.js';
 import { everyMeasure } from '../support/views.js';
 
 const [def] = parseViews([{ name: 'v', events: ['e'], granularity: 'minute', dimensions: ['data.c', 'key'], measures: everyMeasure('data.x', [0.1, 0.5, 0.99]) }]);
@@ -128,6 +128,27 @@ describe('a ColumnTable (a view\'s groups at rest, in columns)', () => {
         expect(canonicalRows(a.rows())).toEqual(canonicalRows(tableOf(left).rows.values()));
       }),
       { numRuns: 150 },
+    );
+  });
+
+  it('crosses to another thread as plain data: rebuilt from a structured clone of its parts, every state and result the same', () => {
+    const [entity] = parseViews([
+      { name: 'ent', events: ['e'], granularity: 'none', dimensions: ['key'], measures: { last: { latest: 'data.c' }, first: { first: 'data.c' }, seen: { values: 'data.c', max: 2 }, top: { topk: 'data.c', k: 2 } } },
+    ]);
+    const entityView = compileView(entity!);
+    fc.assert(
+      fc.property(fc.array(event, { maxLength: 120 }), (events) => {
+        const frozen = freezeRows(view, tableOf(events).rows.values());
+        const copy = ColumnTable.fromParts(compileView(def!), structuredClone(frozen.parts()));
+        expect(canonicalRows(copy.rows())).toEqual(canonicalRows(frozen.rows()));
+        for (let row = 0; row < frozen.length; row++) frozen.columns.forEach((c, m) => expect(copy.columns[m]!.result(row)).toEqual(c.result(row)));
+        const folded = new ViewTable(entityView);
+        for (const e of events) folded.add({ id: `e${e.id}`, type: 'e', time: T0 + e.minute * 60_000, key: e.key, data: e.c === undefined ? {} : { c: e.c } }, { partition: 0, offset: e.id });
+        const ent = freezeRows(entityView, folded.rows.values());
+        const entCopy = ColumnTable.fromParts(entityView, structuredClone(ent.parts()));
+        expect([...entCopy.rows()]).toEqual([...ent.rows()]);
+      }),
+      { numRuns: 60 },
     );
   });
 });

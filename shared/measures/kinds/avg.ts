@@ -42,6 +42,7 @@ const avgColumns: ColumnForm<AvgState> = {
     };
     return { push, pushFrom: (from, row) => push(from.state(row)), finish: () => avgColumn(sums.finish(), counts.finish()) };
   },
+  fromParts: (parts) => avgColumn(parts.sums as Float64Array, parts.counts as Float64Array),
 };
 
 function avgColumn(sums: Float64Array, counts: Float64Array): StateColumn<AvgState> {
@@ -74,6 +75,7 @@ function avgColumn(sums: Float64Array, counts: Float64Array): StateColumn<AvgSta
         state: (slot) => ({ sum: s[slot]!, count: c[slot]! }),
       };
     },
+    parts: () => ({ sums, counts }),
   };
 }
 

@@ -57,6 +57,7 @@ const distinctColumns: ColumnForm<HllState> = {
       finish: () => distinctColumn(packed.finish(), offsets.finish(), dense),
     };
   },
+  fromParts: (parts) => distinctColumn(parts.packed as Int32Array, parts.offsets as Int32Array, parts.dense as Map<number, Uint8Array>),
 };
 
 const packedOf = new WeakMap<StateColumn<HllState>, { packed: Int32Array; offsets: Int32Array; dense: Map<number, Uint8Array> }>();
@@ -88,6 +89,7 @@ function distinctColumn(packed: Int32Array, offsets: Int32Array, dense: Map<numb
       return hllEstimateOfRanks(ranks);
     },
     accumulator: () => mapAccumulator(distinct, column),
+    parts: () => ({ packed, offsets, dense }),
   };
   packedOf.set(column, { packed, offsets, dense });
   return column;

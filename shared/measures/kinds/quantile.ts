@@ -84,6 +84,7 @@ function quantileColumns(measure: Measure<SketchState, unknown>): ColumnForm<Ske
       },
       result: (row) => measure.result(self.state(row)),
       accumulator: () => mapAccumulator(measure, self),
+      parts: () => ({ pos, neg, zero, count }),
     };
     return self;
   };
@@ -101,6 +102,7 @@ function quantileColumns(measure: Measure<SketchState, unknown>): ColumnForm<Ske
       };
       return { push, pushFrom: (from, row) => push(from.state(row)), finish: () => column(pos.finish(), neg.finish(), zero.finish(), count.finish()) };
     },
+    fromParts: (parts) => column(parts.pos as Packed, parts.neg as Packed, parts.zero as Float64Array, parts.count as Float64Array),
   };
 }
 
