@@ -23,11 +23,11 @@ export interface BenchBraid {
  * `<dir>/data`, then waits for /readyz: `braid is up` comes before the log is open and the
  * roles have started.
  */
-export async function startBenchBraid(dir: string, config: object, env: NodeJS.ProcessEnv = {}): Promise<BenchBraid> {
+export async function startBenchBraid(dir: string, config: object, env: NodeJS.ProcessEnv = {}, nodeArgs: readonly string[] = []): Promise<BenchBraid> {
   await mkdir(dir, { recursive: true });
   const file = path.join(dir, 'braid.yaml');
   await writeFile(file, JSON.stringify(config));
-  const braid = await startBraidProcess(['--config', file, '--data-dir', path.join(dir, 'data')], env);
+  const braid = await startBraidProcess(['--config', file, '--data-dir', path.join(dir, 'data')], env, nodeArgs);
   const stop = async () => {
     braid.child.kill('SIGTERM');
     const timer = setTimeout(() => braid.child.kill('SIGKILL'), 30_000);

@@ -68,6 +68,8 @@ const { values: args } = parseArgs({
     'ingest-rate': { type: 'string', default: '5000' },
     // braid's query.threads: 0 executes queries on the event loop (the A/B of the threads)
     'query-threads': { type: 'string', default: '1' },
+    // a CPU profile of the braid process (node --cpu-prof), written where it exits
+    'cpu-prof-dir': { type: 'string' },
     phase: { type: 'string' },
     view: { type: 'string' },
     json: { type: 'boolean', default: false },
@@ -680,7 +682,7 @@ async function engineLookups(connection: DuckDBConnection, dataDir: string, time
 // ---------------------------------------------------------------------------------------
 
 function startBraid(dir: string): Promise<BenchBraid> {
-  return startBenchBraid(dir, { batch: { schedule: 'off', fullSchedule: 'off' }, views, logging: { level: 'warn' }, ingest: { maxBatchEvents: 10_000 }, query: { threads: queryThreads } }, { NODE_OPTIONS: '--max-old-space-size=8192' });
+  return startBenchBraid(dir, { batch: { schedule: 'off', fullSchedule: 'off' }, views, logging: { level: 'warn' }, ingest: { maxBatchEvents: 10_000 }, query: { threads: queryThreads } }, { NODE_OPTIONS: '--max-old-space-size=8192' }, args['cpu-prof-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${args['cpu-prof-dir']}`] : []);
 }
 
 /** Thrown once the answers differ: nothing is measured. */

@@ -1,5 +1,5 @@
 import { Slices } from '../../shared/async.js';
-import { ColumnTable, compileView, viewKey, type CompiledView, type TableParts, type ViewDefinition } from '../../shared/views/index.js';
+import { ColumnTable, compileView, mergeTables, viewKey, type CompiledView, type TableParts, type ViewDefinition } from '../../shared/views/index.js';
 import { QueryCache } from './cache.js';
 import { QueryEngine } from './engine.js';
 import type { Answered, ViewQuery } from './query.js';
@@ -12,7 +12,8 @@ import type { Answered, ViewQuery } from './query.js';
 export interface QueryJob {
   /** the thread's cache bound (the same in every job; the first one sets it) */
   readonly cacheBytes: number;
-  readonly add: ReadonlyArray<{ readonly id: number; readonly def: ViewDefinition; readonly parts: TableParts }>;
+  /** each new table as its parts, or as the merge of two tables the thread holds (what the main thread did to make it) */
+  readonly add: ReadonlyArray<{ readonly id: number; readonly def: ViewDefinition } & ({ readonly parts: TableParts } | { readonly merge: readonly [number, number] })>;
   readonly drop: readonly number[];
   readonly def: ViewDefinition;
   readonly tables: readonly number[];
@@ -20,7 +21,7 @@ export interface QueryJob {
 }
 
 /** The tables this thread holds, by the main thread's id: immutable copies of the main thread's. */
-const tables = new Map<number, ColumnTable>();
+const tables = new Map<number, ColumnTable | Promise<ColumnTable>>();
 const views = new Map<string, CompiledView>();
 // Queries in this thread share it in slices, as they share the event loop on the main thread.
 const slices = new Slices(5);
@@ -35,17 +36,29 @@ function compiled(def: ViewDefinition): CompiledView {
   return fresh;
 }
 
+function held(id: number): ColumnTable | Promise<ColumnTable> {
+  const table = tables.get(id);
+  if (!table) throw new Error(`the query thread does not hold table ${id}; it was dropped or never sent`);
+  return table;
+}
+
 export async function work(job: QueryJob): Promise<{ output: Answered; transfer: ArrayBuffer[] }> {
   // Everything up to the first await runs before the next job's message is read, so the
-  // tables a later job names are in place by then, and a drop never takes one from a job
-  // that already began: it holds its tables itself.
+  // tables a later job names are in place by then (a merge as its promise), and a drop never
+  // takes one from a job that already began: it holds its tables itself.
+  for (const t of job.add) {
+    if ('parts' in t) {
+      tables.set(t.id, ColumnTable.fromParts(compiled(t.def), t.parts));
+      continue;
+    }
+    const [a, b] = t.merge.map(held);
+    // The same merge as the main thread's, so the same table; made here, on this thread's core.
+    const merged = Promise.all([a, b]).then(([x, y]) => mergeTables(x!, y!, slices.pause));
+    merged.catch(() => undefined);
+    tables.set(t.id, merged);
+  }
   for (const id of job.drop) tables.delete(id);
-  for (const t of job.add) tables.set(t.id, ColumnTable.fromParts(compiled(t.def), t.parts));
-  const mine = job.tables.map((id) => {
-    const table = tables.get(id);
-    if (!table) throw new Error(`the query thread does not hold table ${id}; it was dropped or never sent`);
-    return table;
-  });
+  const mine = await Promise.all(job.tables.map(held));
   engine ??= new QueryEngine({ cache: new QueryCache(job.cacheBytes), pause: slices.pause });
   const output = await engine.answer(compiled(job.def), mine, job.query);
   return { output, transfer: [] };

@@ -10,8 +10,13 @@ export interface QueryThreadsOptions {
   readonly cacheBytes: number;
   /** queries one thread takes at once (the service's concurrency: it never sends more) */
   readonly maxQueue: number;
-  /** a table no query used for this long is dropped from a thread (sent again if asked again) */
+  /**
+   * a table no query used for this long is dropped from a thread (sent again if asked again):
+   * `keepMs` for a large table (a batch version, a replay: costly to send), `smallKeepMs` for
+   * one under 65,536 rows (the speed layer's segments, replaced as they are compacted)
+   */
   readonly keepMs?: number;
+  readonly smallKeepMs?: number;
 }
 
 interface Thread {
@@ -26,19 +31,26 @@ interface Thread {
  * Queries executed in worker threads (issue 12: ingest never waits). The tables a query
  * merges are immutable, so each is copied to a thread once — a batch version when its first
  * query comes, a sealed speed segment with the query that sealed it — and the thread keeps
- * it, with its own engine and roll-up cache, until no query has used it for `keepMs`. The
+ * it, with its own engine and roll-up cache, until no query has used it for a while; a
+ * compacted speed segment whose two halves the thread holds is merged there rather than
+ * sent (`ColumnTable.mergedFrom`: the same merge, so the same table). The
  * main thread keeps taking the consistent pair (sealing the speed layer's live segment), so
  * what an answer holds is decided exactly as in-process; only the merge, ordering and
  * cutting move. A query goes to the thread that holds its largest table, else the least busy.
  */
 export class QueryThreads {
+  /** tables sent to a thread as their parts, and made there by a merge instead */
+  readonly stats = { sent: 0, merged: 0 };
   readonly #threads: Thread[] = [];
   readonly #options: QueryThreadsOptions;
   readonly #keepMs: number;
+  readonly #smallKeepMs: number;
+  readonly #rows = new Map<number, number>();
 
   constructor(options: QueryThreadsOptions) {
     this.#options = options;
     this.#keepMs = options.keepMs ?? 30_000;
+    this.#smallKeepMs = options.smallKeepMs ?? Math.min(this.#keepMs, 2_000);
     for (let i = 0; i < options.threads; i++) {
       const pool = new WorkerPool<QueryJob, Answered>({
         file: new URL('../../shared/threads/bootstrap.mjs', import.meta.url),
@@ -66,20 +78,34 @@ export class QueryThreads {
       // The worker was replaced (it died): it holds nothing of what was sent.
       thread.held.clear();
       thread.spawned = thread.pool.spawned;
+      for (const id of this.#rows.keys()) if (!this.#threads.some((o) => o.held.has(id))) this.#rows.delete(id);
     }
     const now = performance.now();
+    const add: Array<QueryJob['add'][number]> = [];
+    for (const t of tables) {
+      if (thread.held.has(t.id)) continue;
+      const from = t.mergedFrom;
+      // A compacted segment the thread can make from two it holds is not sent: it is named.
+      if (from && thread.held.has(from[0]) && thread.held.has(from[1])) {
+        add.push({ id: t.id, def: t.view.def, merge: from });
+        this.stats.merged++;
+      } else {
+        add.push({ id: t.id, def: t.view.def, parts: t.parts() });
+        this.stats.sent++;
+      }
+      thread.held.set(t.id, now);
+      this.#rows.set(t.id, t.length);
+    }
+    for (const t of tables) thread.held.set(t.id, now);
     const wanted = new Set(tables.map((t) => t.id));
     const drop: number[] = [];
     for (const [id, used] of thread.held) {
-      if (!wanted.has(id) && now - used > this.#keepMs) {
+      const keep = (this.#rows.get(id) ?? 0) >= 65_536 ? this.#keepMs : this.#smallKeepMs;
+      if (!wanted.has(id) && now - used > keep) {
         thread.held.delete(id);
         drop.push(id);
+        if (!this.#threads.some((o) => o.held.has(id))) this.#rows.delete(id);
       }
-    }
-    const add: Array<QueryJob['add'][number]> = [];
-    for (const t of tables) {
-      if (!thread.held.has(t.id)) add.push({ id: t.id, def: t.view.def, parts: t.parts() });
-      thread.held.set(t.id, now);
     }
     const job: QueryJob = { cacheBytes: Math.floor(this.#options.cacheBytes / this.#threads.length), add, drop, def: view.def, tables: tables.map((t) => t.id), query };
     return thread.pool.run(job).catch((err: unknown) => {

@@ -34,8 +34,21 @@ export class ColumnTable {
   /** per dimension, its values in string order: a code indexes it; NULL_CODE is null */
   readonly dictionaries: ReadonlyArray<readonly string[]>;
   readonly columns: readonly StateColumn[];
+  /**
+   * The two tables `mergeTables` made this one of (their ids), when it did: a query thread
+   * that holds both makes it the same way instead of being sent it (serving/query/threads.ts).
+   */
+  readonly mergedFrom: readonly [number, number] | undefined;
 
-  constructor(view: CompiledView, buckets: Float64Array, codes: readonly Int32Array[], dictionaries: ReadonlyArray<readonly string[]>, columns: readonly StateColumn[]) {
+  constructor(
+    view: CompiledView,
+    buckets: Float64Array,
+    codes: readonly Int32Array[],
+    dictionaries: ReadonlyArray<readonly string[]>,
+    columns: readonly StateColumn[],
+    mergedFrom?: readonly [number, number],
+  ) {
+    this.mergedFrom = mergedFrom;
     this.view = view;
     this.length = buckets.length;
     this.buckets = buckets;
@@ -279,5 +292,6 @@ export async function mergeTables(a: ColumnTable, b: ColumnTable, pause?: () => 
     codes.map((c) => c.finish()),
     dictionaries.map((d) => d.values),
     builders.map((b) => b.finish()),
+    [a.id, b.id],
   );
 }

@@ -6,7 +6,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { QueryService, type ViewSources } from '../../serving/query/service.js';
 import { QueryThreads } from '../../serving/query/threads.js';
-import { compileView, freezeRows, parseViews, ViewTable, type ColumnTable } from '../../shared/views/index.js';
+import { compileView, freezeRows, mergeTables, parseViews, ViewTable, type ColumnTable } from '../../shared/views/index.js';
+import { QueryCache, QueryEngine } from '../../serving/query/index.js';
 import { everyMeasure } from '../support/views.js';
 
 const [def] = parseViews([{ name: 'v', events: ['e'], granularity: 'minute', dimensions: ['data.c', 'key'], measures: everyMeasure('data.x', [0.5, 0.99]) }]);
@@ -85,6 +86,13 @@ describe('queries in worker threads', () => {
       expect(first.rows).not.toEqual(both.rows);
       expect(await threads.answer(view, tables, q)).toEqual(both);
       expect(threads.tablesHeld).toBe(3);
+      expect(threads.stats).toEqual({ sent: 5, merged: 0 });
+      // A compaction's table of two the thread holds is made there, not sent, and answers the same.
+      const merged = await mergeTables(tables[1]!, tables[2]!);
+      const ordered = { ...q, orderBy: [{ kind: 'measure', index: 1, desc: true }], limit: 20 } as const;
+      const inLoop = new QueryEngine({ cache: new QueryCache(1 << 20), pause: () => undefined });
+      expect(await threads.answer(view, [tables[0]!, merged], ordered)).toEqual(await inLoop.answer(view, [tables[0]!, merged], ordered));
+      expect(threads.stats).toEqual({ sent: 5, merged: 1 });
     } finally {
       await threads.close();
     }

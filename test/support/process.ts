@@ -12,8 +12,8 @@ export interface BraidProcess {
 }
 
 /** Starts `braid start` as a real process on a free port and waits until it says it is up. */
-export async function startBraidProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<BraidProcess> {
-  const child = spawn(process.execPath, [bin, 'start', '--port', '0', ...args], {
+export async function startBraidProcess(args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: readonly string[] = []): Promise<BraidProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, bin, 'start', '--port', '0', ...args], {
     // The embedded log unless a test asks for Kafka: a BRAID_KAFKA_BROKERS set for the test
     // run must not switch the child over silently.
     env: { ...process.env, BRAID_LOGGING_LEVEL: 'warn', BRAID_KAFKA_BROKERS: '', ...env },
