@@ -1,7 +1,7 @@
 /**
  * Serving at dashboard scale:
  *
- *   node --import tsx bench/query.ts [--groups 100000] [--connections 16] [--duration 10] [--ingest-rate 5000] [--query-threads 1] [--json]
+ *   node --import tsx bench/query.ts [--groups 100000] [--connections 16] [--duration 10] [--ingest-rate 5000] [--query-threads 0] [--json]
  *
  * Starts a real `braid start` (embedded log, a temp directory) with two views of `groups`
  * groups (one hour bucket × country × user): `big` (count, sum, min, max) and
@@ -66,8 +66,8 @@ const { values: args } = parseArgs({
     connections: { type: 'string', default: '16' },
     duration: { type: 'string', default: '10' },
     'ingest-rate': { type: 'string', default: '5000' },
-    // braid's query.threads: 0 executes queries on the event loop (the A/B of the threads)
-    'query-threads': { type: 'string', default: '1' },
+    // braid's query.threads (its default, 0, executes queries on the event loop): the A/B of the threads
+    'query-threads': { type: 'string', default: '0' },
     // a CPU profile of the braid process (node --cpu-prof), written where it exits
     'cpu-prof-dir': { type: 'string' },
     phase: { type: 'string' },

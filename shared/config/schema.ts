@@ -128,7 +128,7 @@ export const ConfigSchema = Type.Object(
         cacheMemory: Size('512MB', 'The most memory the roll-ups and group maps queries keep of immutable tables (batch versions, sealed speed segments) may take; least recently used first out.'),
         concurrency: Between(1, 64, 4, 'Queries executed at once; each pauses every few milliseconds so ingest is never held up.'),
         maxQueued: Between(0, 100_000, 256, 'Queries waiting for a turn; one more is answered 503 overloaded.'),
-        threads: Between(0, 16, 1, 'Worker threads that execute queries, each with a copy of the immutable tables it answers from (0: on the event loop, between ingest requests).'),
+        threads: Between(0, 16, 0, 'Worker threads that execute queries, each with a copy of the immutable tables it answers from (0, the default: on the event loop, between ingest requests; see docs/architecture.md "Query threads" for when threads help).'),
       },
       { additionalProperties: false, default: {} },
     ),

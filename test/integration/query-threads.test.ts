@@ -9,6 +9,8 @@ import { QueryThreads } from '../../serving/query/threads.js';
 import { compileView, freezeRows, mergeTables, parseViews, ViewTable, type ColumnTable } from '../../shared/views/index.js';
 import { QueryCache, QueryEngine } from '../../serving/query/index.js';
 import { everyMeasure } from '../support/views.js';
+import { makeTestApp } from '../support/app.js';
+import { shopProfile, TestEvents } from '../support/events.js';
 
 const [def] = parseViews([{ name: 'v', events: ['e'], granularity: 'minute', dimensions: ['data.c', 'key'], measures: everyMeasure('data.x', [0.5, 0.99]) }]);
 const view = compileView(def!);
@@ -97,4 +99,35 @@ describe('queries in worker threads', () => {
       await threads.close();
     }
   });
+
+  it('serve the API with query.threads: 1, batch and speed merged, the same answer as with 0, and close with the app', async () => {
+    const views = [{ name: 'all', events: ['page_view', 'signup', 'purchase'], granularity: 'minute', dimensions: ['type'], measures: { n: 'count', users: { distinct: 'key' } } }];
+    const answers: unknown[] = [];
+    for (const threads of [1, 0]) {
+      const app = await makeTestApp({ views, query: { threads } }, { roles: true });
+      try {
+        await app.handle.ready;
+        const events = new TestEvents(9, { profile: shopProfile, prefix: 'qt' });
+        const post = async (at: number) => {
+          const res = await app.app.inject({ method: 'POST', url: '/v1/events', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(events.batch(at)) });
+          expect(res.statusCode, res.body).toBe(202);
+        };
+        for (let i = 0; i < 4; i++) await post(T0 + i * 60_000);
+        await app.node!.speed!.waitFor(await app.log().endPosition());
+        const run = await app.app.inject({ method: 'POST', url: '/v1/batch/runs' });
+        expect((await app.node!.batch!.wait(run.json().id)).state).toBe('succeeded');
+        for (let i = 4; i < 7; i++) await post(T0 + i * 60_000);
+        await app.node!.speed!.waitFor(await app.log().endPosition());
+        const res = await app.app.inject({ url: '/v1/views/all?granularity=hour&order_by=-n' });
+        expect(res.statusCode, res.body).toBe(200);
+        const body = res.json() as { rows: unknown[]; batch: unknown };
+        expect(body.batch, 'the answer merges a batch version').not.toBeNull();
+        answers.push(body.rows);
+      } finally {
+        await app.close();
+      }
+    }
+    expect(answers[0]).toEqual(answers[1]);
+    expect((answers[0] as unknown[]).length).toBeGreaterThan(0);
+  }, 60_000);
 });
