@@ -1,5 +1,5 @@
 import { Slices } from '../../shared/async.js';
-import { ColumnTable, compileView, mergeTables, viewKey, type CompiledView, type TableParts, type ViewDefinition } from '../../shared/views/index.js';
+import { ColumnTable, compileView, definitionVersion, mergeTables, type CompiledView, type TableParts, type ViewDefinition } from '../../shared/views/index.js';
 import { QueryCache } from './cache.js';
 import { QueryEngine } from './engine.js';
 import type { Answered, ViewQuery } from './query.js';
@@ -27,13 +27,12 @@ const views = new Map<string, CompiledView>();
 const slices = new Slices(5);
 let engine: QueryEngine | undefined;
 
+/** The definition compiled once per version (a job names its view's definition each time). */
 function compiled(def: ViewDefinition): CompiledView {
-  const fresh = compileView(def);
-  const key = viewKey(fresh);
-  const known = views.get(key);
-  if (known) return known;
-  views.set(key, fresh);
-  return fresh;
+  const key = `${def.name}@${definitionVersion(def)}`;
+  let view = views.get(key);
+  if (!view) views.set(key, (view = compileView(def)));
+  return view;
 }
 
 function held(id: number): ColumnTable | Promise<ColumnTable> {

@@ -21,8 +21,8 @@ export interface QueryThreadsOptions {
 
 interface Thread {
   readonly pool: WorkerPool<QueryJob, Answered>;
-  /** the tables the thread holds (main-thread ids) and when a query last used each */
-  readonly held: Map<number, number>;
+  /** the tables the thread holds (main-thread ids): when a query last used each, and how long it is kept unused */
+  readonly held: Map<number, { used: number; keepMs: number }>;
   /** the pool's spawn count these tables were sent to: a replaced worker holds none */
   spawned: number;
 }
@@ -45,7 +45,6 @@ export class QueryThreads {
   readonly #options: QueryThreadsOptions;
   readonly #keepMs: number;
   readonly #smallKeepMs: number;
-  readonly #rows = new Map<number, number>();
 
   constructor(options: QueryThreadsOptions) {
     this.#options = options;
@@ -78,33 +77,29 @@ export class QueryThreads {
       // The worker was replaced (it died): it holds nothing of what was sent.
       thread.held.clear();
       thread.spawned = thread.pool.spawned;
-      for (const id of this.#rows.keys()) if (!this.#threads.some((o) => o.held.has(id))) this.#rows.delete(id);
     }
     const now = performance.now();
     const add: Array<QueryJob['add'][number]> = [];
     for (const t of tables) {
-      if (thread.held.has(t.id)) continue;
-      const from = t.mergedFrom;
-      // A compacted segment the thread can make from two it holds is not sent: it is named.
-      if (from && thread.held.has(from[0]) && thread.held.has(from[1])) {
-        add.push({ id: t.id, def: t.view.def, merge: from });
-        this.stats.merged++;
-      } else {
-        add.push({ id: t.id, def: t.view.def, parts: t.parts() });
-        this.stats.sent++;
+      if (!thread.held.has(t.id)) {
+        const from = t.mergedFrom;
+        // A compacted segment the thread can make from two it holds (maybe sent just before it) is not sent: it is named.
+        if (from && thread.held.has(from[0]) && thread.held.has(from[1])) {
+          add.push({ id: t.id, def: t.view.def, merge: from });
+          this.stats.merged++;
+        } else {
+          add.push({ id: t.id, def: t.view.def, parts: t.parts() });
+          this.stats.sent++;
+        }
       }
-      thread.held.set(t.id, now);
-      this.#rows.set(t.id, t.length);
+      thread.held.set(t.id, { used: now, keepMs: t.length >= 65_536 ? this.#keepMs : this.#smallKeepMs });
     }
-    for (const t of tables) thread.held.set(t.id, now);
     const wanted = new Set(tables.map((t) => t.id));
     const drop: number[] = [];
-    for (const [id, used] of thread.held) {
-      const keep = (this.#rows.get(id) ?? 0) >= 65_536 ? this.#keepMs : this.#smallKeepMs;
-      if (!wanted.has(id) && now - used > keep) {
+    for (const [id, { used, keepMs }] of thread.held) {
+      if (!wanted.has(id) && now - used > keepMs) {
         thread.held.delete(id);
         drop.push(id);
-        if (!this.#threads.some((o) => o.held.has(id))) this.#rows.delete(id);
       }
     }
     const job: QueryJob = { cacheBytes: Math.floor(this.#options.cacheBytes / this.#threads.length), add, drop, def: view.def, tables: tables.map((t) => t.id), query };
