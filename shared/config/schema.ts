@@ -85,6 +85,7 @@ export const ConfigSchema = Type.Object(
           { additionalProperties: false, default: {} },
         ),
         segmentSize: Size('64MB', 'Embedded log: a partition\'s segment file is sealed and the next begun past this size; log.retention deletes whole segments.'),
+        tailCacheSize: Size('16MB', 'Embedded log: the most recent appends of each partition kept decoded in memory, from which readers that keep up (archive, speed layer) take them instead of reading the file again. 0MB reads every record from the file.'),
         retention: Type.String({
           pattern: '^(forever|\\d+(ms|s|m|h|d))$',
           default: 'forever',

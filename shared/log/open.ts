@@ -20,7 +20,7 @@ export function openLogFromConfig(config: ResolvedConfig, logger: Logger): Promi
       logger: logger.child({ component: 'kafka' }),
     });
   }
-  return EmbeddedLog.open({ dir: path.join(config.dataDir, 'log'), partitions: config.log.partitions, segmentBytes: parseSize(config.log.segmentSize) }).then((log) => {
+  return EmbeddedLog.open({ dir: path.join(config.dataDir, 'log'), partitions: config.log.partitions, segmentBytes: parseSize(config.log.segmentSize), tailCacheBytes: parseSize(config.log.tailCacheSize) }).then((log) => {
     for (const cut of log.recovered) {
       logger.warn(cut, `embedded log: cut ${cut.truncatedBytes} bytes off the end of partition ${cut.partition} (${cut.reason}): a write a crash cut short, never acknowledged`);
     }

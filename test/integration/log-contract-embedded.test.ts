@@ -1,6 +1,7 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isBraidError } from '../../shared/errors.js';
 import {
@@ -10,7 +11,7 @@ import {
   type EmbeddedLogOpenOptions,
 } from '../../shared/log/embedded/index.js';
 import type { Appended, LogRecord, Position } from '../../shared/log/types.js';
-import { fixtureFrom, json, logContract, parse, place, readAll, readRange, startTail, type LogFixture } from '../support/log-contract.js';
+import { collectBatches, fixtureFrom, json, logContract, parse, place, readAll, readRange, startTail, type LogFixture } from '../support/log-contract.js';
 
 function embedded(options: Omit<EmbeddedLogOpenOptions, 'dir'>): () => Promise<LogFixture> {
   return async () => {
@@ -29,6 +30,9 @@ logContract(
   'embedded, 4 partitions, 4 KiB segments',
   embedded({ partitions: 4, segmentBytes: 4096, indexIntervalBytes: 256, readChunkBytes: 1024 }),
 );
+// Every read from the files (no tail cache), and a cache of a few commits that reads cross in and out of.
+logContract('embedded, 4 partitions, no tail cache', embedded({ partitions: 4, tailCacheBytes: 0 }));
+logContract('embedded, 4 partitions, 2 KiB tail cache', embedded({ partitions: 4, segmentBytes: 4096, indexIntervalBytes: 256, readChunkBytes: 1024, tailCacheBytes: 2048 }));
 
 describe('embedded log', () => {
   let dir: string;
@@ -92,6 +96,69 @@ describe('embedded log', () => {
     log = await open(options); // scans the sealed segments and writes the sidecars again
     await checkReads();
     expect((await readdir(join(dir, 'partition-0'))).filter((f) => f.endsWith('.idx'))).toHaveLength(sealed);
+  });
+
+  it('serves caught-up readers from the tail cache with exactly what the files hold, for any cache size and read pattern', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 25 }), // records per append call
+        fc.integer({ min: 0, max: 8192 }), // tailCacheBytes
+        fc.array(fc.record({ from: fc.nat(), span: fc.integer({ min: 1, max: 300 }), maxBatch: fc.integer({ min: 1, max: 64 }) }), { minLength: 1, maxLength: 6 }),
+        async (calls, tailCacheBytes, reads) => {
+          const sub = await mkdtemp(join(dir, 'p-'));
+          const cached = await EmbeddedLog.open({ dir: join(sub, 'cached'), partitions: 2, segmentBytes: 4096, indexIntervalBytes: 256, readChunkBytes: 1024, tailCacheBytes });
+          const files = await EmbeddedLog.open({ dir: join(sub, 'files'), partitions: 2, segmentBytes: 4096, indexIntervalBytes: 256, readChunkBytes: 1024, tailCacheBytes: 0 });
+          try {
+            let n = 0;
+            for (const count of calls) {
+              const batch = Array.from({ length: count }, () => ({ key: `k${n % 7}`, value: json({ n: n++, pad: 'x'.repeat(n % 50) }) }));
+              await cached.append(batch);
+              await files.append(batch);
+            }
+            const end = await cached.endPosition();
+            expect(end).toEqual(await files.endPosition());
+            const view = (r: LogRecord) => [r.partition, r.offset, r.key, r.value.toString('hex')];
+            for (const { from, span, maxBatch } of reads) {
+              const start = [from % (end[0]! + 1), from % (end[1]! + 1)] as const;
+              const window = { from: { 0: start[0], 1: start[1] }, until: { 0: Math.min(end[0]!, start[0] + span), 1: Math.min(end[1]!, start[1] + span) }, maxBatch };
+              const got = await collectBatches(cached.read(window));
+              for (const batch of got) expect(batch.length).toBeLessThanOrEqual(maxBatch);
+              expect(got.flat().map(view)).toEqual((await readRange(files, window)).map(view));
+            }
+            // A reader that tails from the end takes the next append from the cache, as the file has it.
+            const next = { from: end, until: { 0: end[0]! + 3, 1: end[1]! + 3 } };
+            const tailed = collectBatches(cached.read(next));
+            const more = Array.from({ length: 12 }, (_, i) => ({ key: `k${i % 7}`, value: json({ n: n + i }) }));
+            await cached.append(more);
+            await files.append(more);
+            // Partitions interleave in arrival order: compared in (partition, offset) order.
+            const inOrder = (rs: LogRecord[]) => rs.map(view).sort((a, b) => (a[0] as number) - (b[0] as number) || (a[1] as number) - (b[1] as number));
+            expect(inOrder((await tailed).flat())).toEqual(inOrder(await readRange(files, next)));
+          } finally {
+            await cached.close();
+            await files.close();
+          }
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+
+  it('drops erased and deleted records from the tail cache: an erasure reads as erased, a deletion as log_truncated', async () => {
+    const log = await open({ partitions: 1, segmentBytes: 1024 });
+    for (let call = 0; call < 20; call++) await log.append(Array.from({ length: 5 }, (_, i) => ({ key: i === 0 ? 'subject' : `k${call}`, value: json({ n: call * 5 + i, pad: 'p'.repeat(30) }) })));
+    const before = await readAll(log);
+    expect(before.filter((r) => r.key === 'subject')).toHaveLength(20);
+    await log.erase('subject', await log.endPosition());
+    const after = await readAll(log);
+    expect(after).toHaveLength(100);
+    expect(after.filter((r) => r.key === 'subject')).toHaveLength(0);
+    expect(after.filter((r) => r.key.startsWith('k')).map((r) => parse(r).n)).toEqual(before.filter((r) => r.key.startsWith('k')).map((r) => parse(r).n));
+    const start = (await log.deleteBefore({ 0: 90 }))[0]!;
+    expect(start).toBeGreaterThan(0);
+    const err = await readRange(log, { from: { 0: start - 1 }, until: { 0: 100 } }).catch((e: unknown) => e);
+    expect(isBraidError(err, 'log_truncated')).toBe(true);
+    expect((await readRange(log, { from: { 0: start }, until: { 0: 100 } })).map((r) => r.offset)).toEqual(range(start, 100));
   });
 
   it('group-commits the calls made while a write is in flight: one sync for many calls', async () => {

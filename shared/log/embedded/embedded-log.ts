@@ -224,6 +224,7 @@ export class EmbeddedLog implements EventLog {
     }
     return {
       key: Buffer.from(record.key, 'utf8'),
+      keyText: record.key,
       value: record.value,
       partition: partitionFor(record.key, this.partitions),
     };

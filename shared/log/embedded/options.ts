@@ -33,6 +33,12 @@ export interface EmbeddedLogOptions {
   readonly readChunkBytes: number;
   /** Records per yielded batch when read() is not given maxBatch. */
   readonly maxReadBatch: number;
+  /**
+   * Bytes of the most recently committed frames kept decoded in memory (0: none): a reader
+   * that keeps up with the appends (the archive, the speed layer) takes its records from
+   * there instead of reading, checking and decoding the file again.
+   */
+  readonly tailCacheBytes: number;
   readonly io: EmbeddedLogIo;
   /**
    * The append-time clock, epoch ms (default Date.now): a bench replays a timeline of hours
@@ -50,6 +56,7 @@ const EmbeddedLogTuning = Type.Object({
   indexIntervalBytes: Type.Integer({ minimum: 1, maximum: 1024 * 1024 * 1024, default: 64 * 1024 }), // 64 KiB
   readChunkBytes: Type.Integer({ minimum: 1024, maximum: 256 * 1024 * 1024, default: 1024 * 1024 }), // 1 MiB
   maxReadBatch: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1_000 }), // records
+  tailCacheBytes: Type.Integer({ minimum: 0, maximum: 1024 * 1024 * 1024, default: 16 * 1024 * 1024 }), // 16 MiB
 });
 
 const defaultIo: EmbeddedLogIo = {

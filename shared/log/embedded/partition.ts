@@ -21,6 +21,8 @@ export interface Recovery {
 /** A record to append, its key already encoded. */
 export interface EncodedInput {
   readonly key: Buffer;
+  /** `key` as the string the caller gave: the tail cache's records carry it */
+  readonly keyText: string;
   readonly value: Uint8Array;
 }
 
@@ -35,6 +37,15 @@ export interface PreparedWrite {
   readonly position: number;
   readonly data: Buffer;
   readonly indexMark: number;
+  /** The records as readers see them (values are views of `data`), for the tail cache; empty when it is off. */
+  readonly records: readonly LogRecord[];
+}
+
+/** One commit's records in the tail cache. */
+interface TailChunk {
+  readonly first: number;
+  readonly records: readonly LogRecord[];
+  readonly bytes: number;
 }
 
 /** Where one reader is in one partition. */
@@ -65,7 +76,7 @@ interface Segment {
   size: number;
 }
 
-type PartitionOptions = Pick<EmbeddedLogOptions, 'segmentBytes' | 'indexIntervalBytes' | 'readChunkBytes' | 'io'>;
+type PartitionOptions = Pick<EmbeddedLogOptions, 'segmentBytes' | 'indexIntervalBytes' | 'readChunkBytes' | 'io' | 'tailCacheBytes'>;
 
 const SEGMENT_NAME = /^(\d{20})\.seg$/;
 const segmentName = (base: number) => `${String(base).padStart(20, '0')}.seg`;
@@ -163,6 +174,7 @@ export class Partition {
       await unlinkIfPresent(indexPath(old!.path));
     }
     if (removed > 0) await syncDir(this.dir);
+    while (this.tail.length > 0 && this.tail[0]!.first < this.startOffset) this.dropOldestTail();
     return this.startOffset;
   }
 
@@ -189,6 +201,8 @@ export class Partition {
    * after `until`.
    */
   async sealFor(key: Buffer, until: number): Promise<void> {
+    // Records below `until` are about to change on disk; later appends are at or after it.
+    this.clearTail();
     const active = this.current;
     if (active.baseOffset >= until || active.size === 0) return;
     const data = await readAt(active.path, active.size, 0);
@@ -227,11 +241,15 @@ export class Partition {
     const segment = this.current;
     const data = Buffer.allocUnsafe(bytes);
     const indexMark = segment.index.length;
+    const cached: LogRecord[] = this.options.tailCacheBytes > 0 && bytes <= this.options.tailCacheBytes ? new Array(records.length) : [];
     let at = 0;
     let offset = segment.endOffset;
-    for (const r of records) {
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
       segment.index.add(offset, segment.size + at);
-      at += encodeFrameInto(data, at, { offset, appendTime, key: r.key, value: r.value });
+      const frame = encodeFrameInto(data, at, { offset, appendTime, key: r.key, value: r.value });
+      if (cached.length > 0) cached[i] = { partition: this.id, offset, appendTime, key: r.keyText, value: data.subarray(at + frame - r.value.length, at + frame) };
+      at += frame;
       offset++;
     }
     return {
@@ -244,6 +262,7 @@ export class Partition {
       position: segment.size,
       data,
       indexMark,
+      records: cached,
     };
   }
 
@@ -256,6 +275,51 @@ export class Partition {
   commit(w: PreparedWrite): void {
     w.segment.size += w.data.length;
     w.segment.endOffset += w.count;
+    if (w.records.length === 0) {
+      this.clearTail(); // too big for the cache: what it holds would no longer run up to the end
+      return;
+    }
+    this.tail.push({ first: w.firstOffset, records: w.records, bytes: w.data.length });
+    this.tailBytes += w.data.length;
+    while (this.tailBytes > this.options.tailCacheBytes) this.dropOldestTail();
+  }
+
+  /**
+   * The most recent commits' records, decoded, oldest first, contiguous up to the end offset:
+   * what the file holds for them, which passed no CRC check because it never left memory
+   * (as a Kafka broker serves a caught-up consumer from the page cache).
+   */
+  private readonly tail: TailChunk[] = [];
+  private tailBytes = 0;
+
+  private dropOldestTail(): void {
+    this.tailBytes -= this.tail.shift()!.bytes;
+  }
+
+  private clearTail(): void {
+    this.tail.length = 0;
+    this.tailBytes = 0;
+  }
+
+  /**
+   * Serves `read` from the tail cache when the cursor's next offset is in it; false when
+   * it is not (older, or the cache is empty), and the file is read instead.
+   */
+  private readTail(cursor: Cursor, until: number, max: number, out: LogRecord[]): boolean {
+    const tail = this.tail;
+    if (tail.length === 0 || cursor.next < tail[0]!.first || cursor.next < this.startOffset) return false;
+    let i = tail.length - 1;
+    while (tail[i]!.first > cursor.next) i--;
+    for (; i < tail.length && out.length < max && cursor.next < until; i++) {
+      const { first, records } = tail[i]!;
+      for (let k = cursor.next - first; k < records.length && out.length < max && cursor.next < until; k++) {
+        out.push(records[k]!);
+        cursor.next++;
+      }
+    }
+    // The cursor's file position no longer follows `next`: a later file read seeks again.
+    cursor.segment = -1;
+    return true;
   }
 
   /** Undoes a prepared write: nothing of it stays in the file or the index. */
@@ -272,6 +336,7 @@ export class Partition {
   async read(cursor: Cursor, until: number, max: number, out: LogRecord[]): Promise<void> {
     until = Math.min(until, this.endOffset);
     while (out.length < max && cursor.next < until) {
+      if (this.readTail(cursor, until, max, out)) continue;
       if (cursor.segment < 0 || cursor.frameOffset > cursor.next || cursor.removals !== this.removals) this.seek(cursor);
       const segment = this.segments[cursor.segment]!;
       if (cursor.frameOffset >= segment.endOffset) {
