@@ -13,7 +13,8 @@ import { Leases } from './leases.js';
 import { checkManifest, emptyManifest, MANIFEST_FILE, openManifest, positionOf, totalRecords, writeManifest } from './manifest.js';
 import { resolveArchiverOptions, type ArchiveProgress, type ArchiverOptions, type ResolvedArchiverOptions } from './options.js';
 import { ParquetWriter } from './parquet-writer.js';
-import { toArchiveRow, type ArchiveRow } from './row.js';
+import type { ArchiveRecord } from './row.js';
+import { ThreadedWriter } from './write-thread.js';
 
 export const ArchiverStates = ['created', 'running', 'stopping', 'stopped', 'failed'] as const;
 export type ArchiverState = (typeof ArchiverStates)[number];
@@ -60,7 +61,10 @@ export class Archiver {
   readonly dir: string;
   readonly #options: ResolvedArchiverOptions;
   readonly #logger: Logger | undefined;
+  /** merges, redactions and, with `writeThreads: 0`, flushes */
   readonly #writer: ParquetWriter;
+  /** writes flushes and repairs: the writing thread, or `#writer` */
+  readonly #files: FileWriter;
   readonly #leases = new Leases();
   readonly #abort = new AbortController();
   #manifest: Manifest;
@@ -68,8 +72,8 @@ export class Archiver {
   #lastError: Error | undefined;
   #compactions = 0;
 
-  /** Per partition: records read and not yet in a listed file, in offset order. */
-  readonly #buffers: ArchiveRow[][];
+  /** Per partition: records read and not yet in a listed file, in offset order (made rows when written). */
+  readonly #buffers: ArchiveRecord[][];
   /** Per partition: the next offset to read (the manifest's position plus what is buffered). */
   readonly #next: number[];
   #waiters: Waiter[] = [];
@@ -87,12 +91,13 @@ export class Archiver {
   #lastProgressLine = { at: Date.now(), records: 0 };
   #stopping: Promise<void> | undefined;
 
-  private constructor(options: ResolvedArchiverOptions, manifest: Manifest, writer: ParquetWriter) {
+  private constructor(options: ResolvedArchiverOptions, manifest: Manifest, writer: ParquetWriter, files: FileWriter) {
     this.dir = options.dir;
     this.#options = options;
     this.#logger = options.logger;
     this.#manifest = manifest;
     this.#writer = writer;
+    this.#files = files;
     const position = positionOf(manifest);
     this.#buffers = Array.from({ length: manifest.partitions }, () => []);
     this.#next = Array.from({ length: manifest.partitions }, (_, p) => position[p]!);
@@ -136,18 +141,21 @@ export class Archiver {
       );
     }
     const removed = await removeLeftovers(dir, manifest);
-    const writer = await ParquetWriter.create({ tempDir: path.join(dir, DUCKDB_TEMP), memoryLimit: options.memoryLimit, threads: options.threads });
+    const writerOptions = { tempDir: path.join(dir, DUCKDB_TEMP), memoryLimit: options.memoryLimit, threads: options.threads };
+    const writer = await ParquetWriter.create(writerOptions);
+    let files: FileWriter = writer;
     try {
-      manifest = await checkListedFiles(options, manifest, writer, opened?.unsealed === true);
+      if (options.writeThreads > 0) files = await ThreadedWriter.open(writerOptions);
+      manifest = await checkListedFiles(options, manifest, files, opened?.unsealed === true);
     } catch (err) {
-      writer.close();
+      await closeWriters(writer, files);
       throw err;
     }
     options.logger?.info(
       { dir, generation: manifest.generation, files: manifest.files.length, records: totalRecords(manifest.files), position, removedLeftovers: removed },
       'archive opened; it resumes from the manifest position',
     );
-    return new Archiver(options, manifest, writer);
+    return new Archiver(options, manifest, writer, files);
   }
 
   /** Starts reading the log and archiving, in the background, until `stop()`. */
@@ -180,7 +188,7 @@ export class Archiver {
       await this.#reporting;
       const failed = this.#state === 'failed' && this.#lastError;
       this.#rejectWaiters(failed || new BraidError('not_ready', 'the archive was stopped before it covered the position; start it again'));
-      this.#writer.close();
+      await closeWriters(this.#writer, this.#files);
       await this.#collectGarbage();
       if (this.#state === 'stopping' || this.#state === 'created') this.#state = 'stopped';
     })();
@@ -322,7 +330,7 @@ export class Archiver {
       const p = record.partition;
       // A record below the next offset was delivered again (e.g. after a reader's retry): it is buffered already.
       if (record.offset < this.#next[p]!) continue;
-      this.#buffers[p]!.push(toArchiveRow(record));
+      this.#buffers[p]!.push(record);
       this.#next[p] = record.offset + 1;
     }
     this.#armFlushTimer();
@@ -381,7 +389,7 @@ export class Archiver {
         let maxAppendTime = -Infinity;
         for (let i = 0; i < count; i++) maxAppendTime = Math.max(maxAppendTime, rows[i]!.appendTime);
         const file = { path: fileName(p, from, to), partition: p, from, to, records: count, maxAppendTime };
-        const written = await this.#writeFile(this.#absolute(file), (temp) => this.#writer.write(rows, count, temp));
+        const written = await this.#writeFile(this.#absolute(file), (temp) => this.#files.write(rows, count, temp));
         added.push({ ...file, ...written });
       }
       await this.#commit((m) => ({ ...m, files: [...m.files, ...added].sort(byRange) }));
@@ -407,7 +415,7 @@ export class Archiver {
    */
   #repair(file: ArchiveFile): Promise<void> {
     const run = this.#flushing.then(async () => {
-      const rewritten = await rearchive(this.#options, this.#writer, file);
+      const rewritten = await rearchive(this.#options, this.#files, file);
       await this.#commit((m) => ({ ...m, files: m.files.map((f) => (f.path === file.path ? rewritten : f)) }));
       this.#logger?.warn({ file: file.path, records: file.records }, `archive: ${file.path} was damaged; it was archived again from the log`);
     });
@@ -618,6 +626,17 @@ export class Archiver {
   }
 }
 
+/** What writes a flush's (or a repair's) records to a file: ParquetWriter or ThreadedWriter. */
+type FileWriter = Pick<ParquetWriter, 'write'>;
+
+async function closeWriters(writer: ParquetWriter, files: FileWriter): Promise<void> {
+  try {
+    if (files instanceof ThreadedWriter) await files.close();
+  } finally {
+    writer.close();
+  }
+}
+
 function byRange(a: ArchiveFile, b: ArchiveFile): number {
   return a.partition - b.partition || a.from - b.from;
 }
@@ -657,11 +676,11 @@ async function writeArchiveFile(target: string, write: (temp: string) => Promise
  * the archive is exactly the log, so its files can always be made again from it while the log
  * holds their records. Fails with `archive_corrupt` when it does not.
  */
-async function rearchive(options: ResolvedArchiverOptions, writer: ParquetWriter, file: ArchiveFile): Promise<ArchiveFile> {
+async function rearchive(options: ResolvedArchiverOptions, writer: FileWriter, file: ArchiveFile): Promise<ArchiveFile> {
   const { log, dir } = options;
-  const rows: ArchiveRow[] = [];
+  const rows: ArchiveRecord[] = [];
   for await (const batch of log.read({ from: { [file.partition]: file.from }, until: { [file.partition]: file.to } })) {
-    for (const record of batch) if (record.partition === file.partition && record.offset < file.to) rows.push(toArchiveRow(record));
+    for (const record of batch) if (record.partition === file.partition && record.offset < file.to) rows.push(record);
   }
   if (rows.length !== file.records || rows[0]?.offset !== file.from) {
     throw new BraidError(
@@ -679,7 +698,7 @@ async function rearchive(options: ResolvedArchiverOptions, writer: ParquetWriter
  * archived again from the log (the next manifest lists the new one). A manifest from before
  * files were hashed gets their hashes now. Returns the manifest the archive opens with.
  */
-async function checkListedFiles(options: ResolvedArchiverOptions, manifest: Manifest, writer: ParquetWriter, unsealed: boolean): Promise<Manifest> {
+async function checkListedFiles(options: ResolvedArchiverOptions, manifest: Manifest, writer: FileWriter, unsealed: boolean): Promise<Manifest> {
   const { dir, logger } = options;
   let changed = unsealed;
   const files: ArchiveFile[] = [];

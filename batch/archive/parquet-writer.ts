@@ -4,7 +4,7 @@ import type { DuckDBConnection, DuckDBType, DuckDBValue } from '@duckdb/node-api
 import { BraidError } from '../../shared/errors.js';
 import { ERASED_TYPE } from '../../shared/events/index.js';
 import { ARCHIVE_COLUMNS } from './format.js';
-import { notAnEvent, type ArchiveRow } from './row.js';
+import { notAnEvent, toArchiveRow, type ArchiveRecord } from './row.js';
 
 export interface ParquetWriterOptions {
   /** where DuckDB spills what does not fit in memory */
@@ -52,8 +52,11 @@ export class ParquetWriter {
     return new ParquetWriter(instance, await instance.connect(), await instance.connect());
   }
 
-  /** Writes `rows[0..count)` to a new Parquet file at `target`. */
-  async write(rows: readonly ArchiveRow[], count: number, target: string): Promise<void> {
+  /**
+   * Writes `records[0..count)` to a new Parquet file at `target`, each as its archive row
+   * (row.ts). A record that is not a braid event fails the write with `log_corrupt`.
+   */
+  async write(records: readonly ArchiveRecord[], count: number, target: string): Promise<void> {
     const connection = this.#flushes;
     await connection.run(`CREATE OR REPLACE TEMP TABLE archive_rows (${TABLE_COLUMNS})`);
     const appender = await connection.createAppender('archive_rows');
@@ -63,7 +66,7 @@ export class ParquetWriter {
         const n = Math.min(CHUNK_ROWS, count - start);
         const [partition, offset, appendTime, id, type, time, key, data] = ARCHIVE_COLUMNS.map(() => new Array<DuckDBValue>(n)) as Columns;
         for (let i = 0; i < n; i++) {
-          const row = rows[start + i]!;
+          const row = toArchiveRow(records[start + i]!);
           partition[i] = row.partition;
           offset[i] = BigInt(row.offset);
           appendTime[i] = BigInt(row.appendTime);

@@ -2,6 +2,9 @@ import { BraidError } from '../../shared/errors.js';
 import { decodeEvent, type StoredEvent } from '../../shared/events/index.js';
 import type { LogRecord } from '../../shared/log/types.js';
 
+/** What an archive row is made from: a log record, its key aside (the row takes it from the stored event). */
+export type ArchiveRecord = Pick<LogRecord, 'partition' | 'offset' | 'appendTime' | 'value'>;
+
 /** One log record as an archive row (format.ts, ARCHIVE_COLUMNS). */
 export interface ArchiveRow {
   readonly partition: number;
@@ -20,7 +23,7 @@ export interface ArchiveRow {
  * archive with `log_corrupt`: the archive holds every record of the log, so it cannot skip
  * one, and only something other than braid writes such records to the log.
  */
-export function toArchiveRow(record: LogRecord): ArchiveRow {
+export function toArchiveRow(record: ArchiveRecord): ArchiveRow {
   return scanStoredForm(record) ?? parseStoredForm(record);
 }
 
@@ -30,7 +33,7 @@ export function toArchiveRow(record: LogRecord): ArchiveRow {
  * sliced, not parsed and serialised again: JSON.parse was most of the archiver's CPU time.
  * Anything else (escapes, another field order, whitespace) takes the JSON.parse path.
  */
-function scanStoredForm(record: LogRecord): ArchiveRow | undefined {
+function scanStoredForm(record: ArchiveRecord): ArchiveRow | undefined {
   const text = record.value.toString('utf8');
   if (!text.startsWith('{"id":"')) return undefined;
   const idEnd = plainStringEnd(text, 7);
@@ -77,7 +80,7 @@ function plainStringEnd(text: string, start: number): number {
 
 const INTEGER = /-?(0|[1-9]\d*)(?=[,}])/y;
 
-function parseStoredForm(record: LogRecord): ArchiveRow {
+function parseStoredForm(record: ArchiveRecord): ArchiveRow {
   let event: Partial<StoredEvent> | null;
   try {
     event = decodeEvent(record.value);

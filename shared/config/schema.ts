@@ -38,6 +38,7 @@ export const ArchiveSettings = Type.Object(
     flushIntervalMs: Between(1, 3_600_000, 2_000, '...or after this long (ms), whichever comes first.'),
     compactMinFiles: Between(2, 100_000, 8, 'Compact once a partition has this many small files in a row.'),
     compactTargetRecords: Between(2, 1_000_000_000, 2_000_000, 'Files smaller than this many records are small; compaction merges them up to it.'),
+    writeThreads: Between(0, 1, 1, 'A worker thread that makes the archive\'s rows and writes its files off the event loop (0: on the event loop; flushes go one at a time, so one thread is all they use).'),
   },
   { additionalProperties: false, default: {} },
 );

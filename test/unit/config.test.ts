@@ -42,6 +42,7 @@ describe('configuration', () => {
       'log.retention': ['7d', '7d'],
       'log.segmentSize': ['16MB', '16MB'],
       'log.tailCacheSize': ['4MB', '4MB'],
+      'archive.writeThreads': ['0', 0],
       'audit.secret': ['a-secret-of-16-or-more', 'a-secret-of-16-or-more'],
       'batch.memoryLimit': ['512MB', '512MB'],
       'speed.maxDedupeMemory': ['64MB', '64MB'],
