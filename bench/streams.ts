@@ -32,6 +32,10 @@
  *            record): the ceiling for the speed layer. Fresh process.
  *   braid    SpeedLayer.start() over the topic with the view: read, decode, dedupe, fold,
  *            until the end. Fresh process; its groups are written to a file.
+ *   replay   a Kappa replay (speed/replay.ts, as a verification runs one, no checkpoints) of
+ *            the whole topic through the same fold into a store of its own: the figure of
+ *            "Kappa replay ÷ speed-layer catch-up" (ratio replayOverCatchUp). Fresh process;
+ *            its groups are checked against braid's and the exact answer like a peer's.
  *   streams  the peer, each variant with each entry of --threads stream threads (braid's speed
  *            layer folds on one), one JVM each (heap 2 GiB, 8 GiB with a dedupe store), from
  *            the beginning with a fresh application.id until it has consumed the end offsets;
@@ -67,7 +71,8 @@ import { encodeEvent, recordKey } from '../shared/events/index.js';
 import { KafkaLog } from '../shared/log/kafka/index.js';
 import type { Position } from '../shared/log/types.js';
 import { hllEstimate, hllRegisters, HLL_M, type HllState } from '../shared/measures/hll.js';
-import { bucketOf, compileView, GroupTable, parseViews, viewKey, type CompiledView } from '../shared/views/index.js';
+import { bucketOf, compileView, GroupTable, parseViews, viewKey, type CompiledView, type ViewRow } from '../shared/views/index.js';
+import { Replayer } from '../speed/replay.js';
 import { SpeedLayer } from '../speed/speed-layer.js';
 
 const { values: args, positionals } = parseArgs({
@@ -275,6 +280,39 @@ async function phaseRead(topic: string): Promise<Record<string, unknown>> {
   }
 }
 
+/** braid's rows of the view as a query merges them (a group may sit in several segments or tables). */
+function rowsOf(v: CompiledView, tables: Iterable<Iterable<ViewRow>>): Row[] {
+  const merged = new GroupTable(v.measures).mergeAll(tables);
+  const rows: Row[] = [];
+  for (const row of merged.rows.values()) {
+    const [n, total, users] = row.states as [number, number | null, HllState];
+    rows.push({ bucket: row.bucket, dim: row.dims[0] ?? null, count: n, sum: total, distinct: hllEstimate(users), ...registerChecksum(users) });
+  }
+  return rows;
+}
+
+/**
+ * A Kappa replay of the whole topic (speed/replay.ts: the log from offset 0 to its end through
+ * the speed layer's fold, into a store of its own), as a verification runs it; no checkpoints.
+ */
+async function phaseReplay(topic: string, out: string): Promise<Record<string, unknown>> {
+  const v = view();
+  const log = await openLog(topic);
+  try {
+    const replayer = new Replayer({ log, views: [v], dedupeWindowMs: WINDOW_MS, dedupeSkewMs: SKEW_MS, logger: silent });
+    const end = await log.endPosition();
+    const started = performance.now();
+    const replay = await replayer.wait((await replayer.start(end)).id);
+    const seconds = (performance.now() - started) / 1000;
+    if (replay.info.state !== 'succeeded' || !replay.tables) throw new Error(`the replay ended ${replay.info.state}: ${replay.info.error}`);
+    writeFileSync(out, JSON.stringify(rowsOf(v, [replay.tables.get(viewKey(v))!.rows()])));
+    const { folded, duplicates } = replay.info.progress!;
+    return { records: folded + duplicates, duplicates, seconds: round(seconds), eventsPerSecond: Math.round((folded + duplicates) / seconds), peakRssMB: ownPeakRssMB() };
+  } finally {
+    await log.close();
+  }
+}
+
 async function phaseBraid(topic: string, out: string): Promise<Record<string, unknown>> {
   const v = view();
   const log = await openLog(topic);
@@ -288,12 +326,7 @@ async function phaseBraid(topic: string, out: string): Promise<Record<string, un
     if (!pair) throw new Error('the speed layer cannot answer the view');
     // The speed layer seals its tail into several segments, and a group may sit in more than
     // one of them: merged, as a query merges them, each group is one row.
-    const merged = new GroupTable(v.measures).mergeAll(pair.segments.map((tables) => tables.get(viewKey(v))!.rows()));
-    const rows: Row[] = [];
-    for (const row of merged.rows.values()) {
-      const [n, total, users] = row.states as [number, number | null, HllState];
-      rows.push({ bucket: row.bucket, dim: row.dims[0] ?? null, count: n, sum: total, distinct: hllEstimate(users), ...registerChecksum(users) });
-    }
+    const rows = rowsOf(v, pair.segments.map((tables) => tables.get(viewKey(v))!.rows()));
     await speed.close();
     writeFileSync(out, JSON.stringify(rows));
     const records = stats.folded + stats.duplicates;
@@ -394,12 +427,12 @@ async function runStreams(topic: string, end: Position, out: string, threads: nu
 }
 
 /** Every difference between the two sides and against the exact answer (empty: the same answer). */
-function compare(braid: Row[], streams: Row[], truth: Map<string, Truth>): { problems: string[]; groups: number; maxDistinctError: number; maxDistinctRelError: number; distinctOff: number } {
+function compare(braid: Row[], streams: Row[], truth: Map<string, Truth>, other = 'streams'): { problems: string[]; groups: number; maxDistinctError: number; maxDistinctRelError: number; distinctOff: number } {
   const problems: string[] = [];
   const b = new Map(braid.map((r) => [rowKey(r.bucket, r.dim), r]));
   const s = new Map(streams.map((r) => [rowKey(r.bucket, r.dim), r]));
   if (b.size !== braid.length) problems.push(`braid reported ${braid.length - b.size} groups twice`);
-  if (s.size !== streams.length) problems.push(`streams reported ${streams.length - s.size} groups twice`);
+  if (s.size !== streams.length) problems.push(`${other} reported ${streams.length - s.size} groups twice`);
   const closeSum = (x: number | null, y: number | null) => (x === null || y === null ? x === y : Math.abs(x - y) <= 1e-9 * Math.max(Math.abs(x), Math.abs(y), 1));
   const stdErr = 1.04 / Math.sqrt(HLL_M);
   let maxDistinctError = 0;
@@ -410,13 +443,13 @@ function compare(braid: Row[], streams: Row[], truth: Map<string, Truth>): { pro
     const y = s.get(k);
     const t = truth.get(k);
     if (!x || !y || !t) {
-      problems.push(`group ${k}: in ${[x && 'braid', y && 'streams', t && 'exact'].filter(Boolean).join(', ')} only`);
+      problems.push(`group ${k}: in ${[x && 'braid', y && other, t && 'exact'].filter(Boolean).join(', ')} only`);
       continue;
     }
-    if (x.count !== y.count || x.count !== t.count) problems.push(`group ${k}: count braid ${x.count}, streams ${y.count}, exact ${t.count}`);
-    if (!closeSum(x.sum, y.sum) || !closeSum(x.sum, t.sum)) problems.push(`group ${k}: sum braid ${x.sum}, streams ${y.sum}, exact ${t.sum}`);
-    if (x.checksum !== y.checksum || x.registers !== y.registers) problems.push(`group ${k}: HyperLogLog registers differ (braid ${x.registers}/${x.checksum}, streams ${y.registers}/${y.checksum})`);
-    if (x.distinct !== y.distinct) problems.push(`group ${k}: distinct estimate braid ${x.distinct}, streams ${y.distinct}`);
+    if (x.count !== y.count || x.count !== t.count) problems.push(`group ${k}: count braid ${x.count}, ${other} ${y.count}, exact ${t.count}`);
+    if (!closeSum(x.sum, y.sum) || !closeSum(x.sum, t.sum)) problems.push(`group ${k}: sum braid ${x.sum}, ${other} ${y.sum}, exact ${t.sum}`);
+    if (x.checksum !== y.checksum || x.registers !== y.registers) problems.push(`group ${k}: HyperLogLog registers differ (braid ${x.registers}/${x.checksum}, ${other} ${y.registers}/${y.checksum})`);
+    if (x.distinct !== y.distinct) problems.push(`group ${k}: distinct estimate braid ${x.distinct}, ${other} ${y.distinct}`);
     const exact = t.distinct;
     const err = Math.abs(x.distinct - exact);
     maxDistinctError = Math.max(maxDistinctError, err);
@@ -503,11 +536,14 @@ const ratioKeyOf = (dedupe: PeerDedupe, n: number) => `Streams${dedupe === 'none
 
 /** One topic's comparison: the raw read is the ceiling, braid the speed layer, each Kafka Streams variant a peer; medians of the runs. */
 function comparison(filled: Filled, buildSeconds: number, sides: Side[], problems: string[], checks: ReturnType<typeof compare>[]): Comparison {
-  const [read, braid] = sides;
+  const [read, braid] = sides; // then the replay, then the peers
   const b = median(braid!.runs.map((r) => r.eventsPerSecond));
   const results = sides.map(measuredOf);
-  const ratios: Record<string, number> = { braidOverRawRead: round(b / median(read!.runs.map((r) => r.eventsPerSecond))) };
-  for (const s of sides.slice(2)) {
+  const ratios: Record<string, number> = {
+    braidOverRawRead: round(b / median(read!.runs.map((r) => r.eventsPerSecond))),
+    replayOverCatchUp: round(median(sides[2]!.runs.map((r) => r.eventsPerSecond)) / b),
+  };
+  for (const s of sides.slice(3)) {
     ratios[`braidOver${s.ratioKey}`] = round(b / median(s.runs.map((r) => r.eventsPerSecond)));
     ratios[`braidOver${s.ratioKey}AfterStartup`] = round(b / median(s.runs.map((r) => Number(r.extra.eventsPerSecondAfterStartup))));
   }
@@ -531,7 +567,7 @@ function comparison(filled: Filled, buildSeconds: number, sides: Side[], problem
     ratios,
     extra: {
       runs,
-      order: 'each run: the raw read, braid, then each Kafka Streams variant, every side once per run (alternating), the same topic every run',
+      order: 'each run: the raw read, braid\'s catch-up, braid\'s Kappa replay, then each Kafka Streams variant, every side once per run (alternating), the same topic every run',
       topic: { duplicateRate: filled.duplicateRate, duplicates: filled.duplicates },
       fill: { seconds: round(filled.seconds), eventsPerSecond: Math.round(events / filled.seconds) },
       demo: { seed: 7, duplicateRate: filled.duplicateRate, lateRate: 0.03 },
@@ -557,6 +593,7 @@ function topicBench(filled: Filled, variants: PeerDedupe[]): TopicBench {
   const sides: Side[] = [
     { name: 'kafkajs raw read of the topic', side: 'ceiling', runs: [] },
     { name: 'braid speed layer (one thread), catch-up to the end', side: 'braid', runs: [] },
+    { name: 'braid Kappa replay of the whole topic (one thread)', side: 'braid', runs: [] },
   ];
   for (const d of variants) for (const n of threadCounts) sides.push({ name: `${DEDUPE_NAMES[d]}, ${threadsLabel(n)}, JVM start to end`, side: 'peer', ratioKey: ratioKeyOf(d, n), runs: [] });
   return { filled, variants, sides, problems: [], checks: [] };
@@ -567,7 +604,7 @@ async function runOnce(t: TopicBench, run: number, work: string): Promise<void> 
   const say = (s: string) => process.stderr.write(`${s}\n`);
   const { filled } = t;
   const label = `run ${run + 1}, ${filled.duplicateRate > 0 ? `${filled.duplicates} retried ids` : 'unique ids'}`;
-  const [readSide, braidSide] = t.sides;
+  const [readSide, braidSide, replaySide] = t.sides;
   const read = runPhase('read', filled.topic);
   say(`${label}: read ${JSON.stringify(read)}`);
   if (read.records !== events) t.problems.push(`run ${run + 1}: raw read saw ${String(read.records)} records of ${events}`);
@@ -581,7 +618,17 @@ async function runOnce(t: TopicBench, run: number, work: string): Promise<void> 
   braidSide!.runs.push({ eventsPerSecond: Number(braid.eventsPerSecond), seconds: Number(braid.seconds), peakRssMB: Number(braid.peakRssMB), extra: { groups: braid.groups, duplicates: braid.duplicates } });
   const braidRows = JSON.parse(readFileSync(braidOut, 'utf8')) as Row[];
 
-  let i = 2;
+  const replayOut = join(work, `replay-${filled.duplicateRate}-${run}.json`);
+  const replay = runPhase('replay', filled.topic, replayOut);
+  say(`${label}: replay ${JSON.stringify(replay)}`);
+  const replayCheck = compare(braidRows, JSON.parse(readFileSync(replayOut, 'utf8')) as Row[], filled.truth, 'replay');
+  t.checks.push(replayCheck);
+  t.problems.push(...replayCheck.problems.map((p) => `run ${run + 1}, the replay: ${p}`));
+  if (replay.records !== events) t.problems.push(`run ${run + 1}: the replay read ${String(replay.records)} records of ${events}`);
+  if (replay.duplicates !== filled.duplicates) t.problems.push(`run ${run + 1}: the replay dropped ${String(replay.duplicates)} duplicates, the exact answer ${filled.duplicates}`);
+  replaySide!.runs.push({ eventsPerSecond: Number(replay.eventsPerSecond), seconds: Number(replay.seconds), peakRssMB: Number(replay.peakRssMB), extra: { duplicates: replay.duplicates } });
+
+  let i = 3;
   for (const d of t.variants) {
     for (const n of threadCounts) {
       const side = t.sides[i++]!;
@@ -657,6 +704,7 @@ if (args.phase) {
   let result: Record<string, unknown>;
   if (args.phase === 'read') result = await phaseRead(topic);
   else if (args.phase === 'braid') result = await phaseBraid(topic, args.out!);
+  else if (args.phase === 'replay') result = await phaseReplay(topic, args.out!);
   else if (args.phase === 'fill') result = await phaseFill(topic, Number(args['fill-rate']), args.out!);
   else throw new Error(`unknown phase ${args.phase}`);
   process.stdout.write(`${JSON.stringify(result)}\n`);
