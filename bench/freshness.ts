@@ -1,7 +1,7 @@
 /**
  * Freshness: how long from posting an event until a Lambda query shows it, under a steady load.
  *
- *   node --import tsx bench/freshness.ts [--log embedded|kafka] [--rate 2000] [--probes 300] [--every 100] [--brokers 127.0.0.1:9092]
+ *   node --import tsx bench/freshness.ts [--log embedded|kafka] [--rate 2000] [--probes 300] [--every 100] [--brokers 127.0.0.1:9092] [--cpu-prof-dir DIR]
  *
  * Starts a real `braid start` process with the demo views (braid.yaml) plus a `markers`
  * view, and a batch run every 15 s, so hand-offs happen during the measurement. A steady
@@ -33,8 +33,15 @@ const { values: args } = parseArgs({
     every: { type: 'string', default: '100' },
     brokers: { type: 'string', default: process.env.BRAID_KAFKA_BROKERS ?? '127.0.0.1:9092' },
     json: { type: 'boolean', default: false },
+    // a CPU profile of the braid process (node --cpu-prof), written where it exits
+    'cpu-prof-dir': { type: 'string' },
+    // bounds, so that a braid that cannot keep up ends the bench with that finding instead of a hang
+    'visible-within': { type: 'string', default: '60000' },
+    'catch-up-within': { type: 'string', default: '120000' },
   },
 });
+const visibleWithinMs = Number(args['visible-within']);
+const catchUpWithinMs = Number(args['catch-up-within']);
 const rate = Number(args.rate);
 const probes = Number(args.probes);
 const every = Number(args.every);
@@ -56,7 +63,7 @@ async function startBraid(dir: string): Promise<BenchBraid> {
     views,
     logging: { level: 'warn' },
     ...(kafka ? { log: { partitions: 4, kafka: { brokers: args.brokers!.split(','), topic } } } : {}),
-  });
+  }, {}, args['cpu-prof-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${args['cpu-prof-dir']}`] : []);
 }
 
 async function post(url: string, events: unknown[]): Promise<void> {
@@ -116,8 +123,11 @@ async function load(url: string, signal: AbortSignal): Promise<{ sent: number; u
   return { sent, unique: ids.size, retried503, seconds: (performance.now() - started) / 1000 };
 }
 
-/** One probe: post a marker, poll until it is visible; times from the start of the POST, ms. */
-async function probe(url: string, n: number): Promise<{ ack: number; visible: number; polls: number }> {
+/**
+ * One probe: post a marker, poll until it is visible; times from the start of the POST, ms.
+ * A probe not visible within --visible-within ms stops polling: `visible` is undefined.
+ */
+async function probe(url: string, n: number): Promise<{ ack: number; visible: number | undefined; polls: number }> {
   const marker = `m-${n}-${randomUUID().slice(0, 8)}`;
   const started = performance.now();
   await post(url, [{ id: `probe-${marker}`, type: 'probe', time: Date.now(), data: { marker } }]);
@@ -126,6 +136,7 @@ async function probe(url: string, n: number): Promise<{ ack: number; visible: nu
     const res = await request(`${url}/v1/views/markers?where.data.marker=${marker}&group_by=data.marker`, { dispatcher: agent });
     const body = (await res.body.json()) as { rows?: unknown[] };
     if (body.rows && body.rows.length > 0) return { ack, visible: performance.now() - started, polls };
+    if (performance.now() - started > visibleWithinMs) return { ack, visible: undefined, polls };
     await new Promise((r) => setTimeout(r, 1));
   }
 }
@@ -136,9 +147,12 @@ async function json(url: string): Promise<any> {
 
 /** After the load: once the speed layer has caught up, the views hold every event once. */
 async function checkTotals(url: string, unique: number): Promise<string[]> {
+  const deadline = performance.now() + catchUpWithinMs;
   for (;;) {
     const status = await json(`${url}/v1/status`);
-    if (Object.values(status.speed.lag as Record<string, number>).every((n) => n === 0)) break;
+    const lag = Object.values(status.speed.lag as Record<string, number>).reduce((a, b) => a + b, 0);
+    if (lag === 0) break;
+    if (performance.now() > deadline) return [`the speed layer had not caught up ${catchUpWithinMs} ms after the load ended (${lag} records behind), so the totals were not checked`];
     await new Promise((r) => setTimeout(r, 50));
   }
   const problems: string[] = [];
@@ -159,7 +173,7 @@ try {
   const loading = load(braid.url, stopLoad.signal);
   await new Promise((r) => setTimeout(r, 2_000)); // the load settles first
   const started = performance.now();
-  const results: Promise<{ ack: number; visible: number; polls: number }>[] = [];
+  const results: Promise<{ ack: number; visible: number | undefined; polls: number }>[] = [];
   for (let n = 0; n < probes; n++) {
     results.push(probe(braid.url, n));
     await new Promise((r) => setTimeout(r, every));
@@ -168,7 +182,10 @@ try {
   const seconds = (performance.now() - started) / 1000;
   stopLoad.abort();
   const { sent, unique, retried503, seconds: loadSeconds } = await loading;
+  const notVisible = done.filter((d) => d.visible === undefined).length;
   const problems = await checkTotals(braid.url, unique);
+  // Not a wrong answer but a miss: reported beside the figures, which count such a probe at the bound.
+  const missed = notVisible > 0 ? [`${notVisible} of ${probes} probes were not visible within ${visibleWithinMs} ms (--visible-within); their latency is counted as that bound`] : [];
   if (problems.length > 0) process.exitCode = 1;
   const status = (await json(`${braid.url}/v1/status`)) as { batch: { version: number } | null };
   const result = {
@@ -180,7 +197,8 @@ try {
     seconds: Math.round(seconds * 10) / 10,
     batchVersionsPublished: status.batch?.version ?? 0,
     ackMs: latencySummary(done.map((d) => d.ack)),
-    visibleMs: latencySummary(done.map((d) => d.visible)),
+    visibleMs: latencySummary(done.map((d) => d.visible ?? visibleWithinMs)),
+    notVisible,
     pollsPerProbe: latencySummary(done.map((d) => d.polls)),
     peakRssMB: braid.peakRssMB(),
     node: process.version,
@@ -192,7 +210,7 @@ try {
       size: `${rate.toLocaleString('en-US')} events/s offered, ${result.log} log`,
       check: {
         same: problems.length === 0,
-        what: `after the load, a count over every load event equals the ${unique} distinct ids sent (the demo retries some), and every probe counted once`,
+        what: `after the load, a count over every load event equals the ${unique} distinct ids sent (the demo retries some), and every probe counted once${missed.length > 0 ? `; ${missed[0]}` : ''}`,
         problems,
       },
       results: [
@@ -202,12 +220,12 @@ try {
           eventsPerSecond: result.loadEventsPerSecond,
           latencyMs: result.visibleMs,
           peakRssMB: result.peakRssMB,
-          extra: { offeredEventsPerSecond: rate, retried503, ackMs: result.ackMs, pollsPerProbe: result.pollsPerProbe, batchVersionsPublished: result.batchVersionsPublished, probes },
+          extra: { offeredEventsPerSecond: rate, retried503, ackMs: result.ackMs, pollsPerProbe: result.pollsPerProbe, batchVersionsPublished: result.batchVersionsPublished, probes, notVisible, visibleWithinMs },
         },
       ],
     });
   } else {
-    process.stdout.write(`${JSON.stringify({ ...result, problems }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ ...result, problems: [...problems, ...missed] }, null, 2)}\n`);
   }
 } finally {
   await braid.stop();
