@@ -133,8 +133,9 @@ const outputFile = (phase: string, view: string) => path.join(root, phase, `${vi
  * they keep the same records: a retry carries its original's key, so the log places it in
  * the same partition, and the archive spans less than the window. The check verifies it.
  */
+// partition and offset too: the view SQL orders the entity measures (latest, first) by them.
 const dedupedRecordsSql = (files: readonly ArchiveFile[]) => `CREATE TEMP TABLE braid_records AS
-  SELECT id, type, time, coalesce(key, id) AS key, data
+  SELECT partition, "offset", id, type, time, coalesce(key, id) AS key, data
   FROM read_parquet(${archiveList(files)}, hive_partitioning = false)
   QUALIFY row_number() OVER (PARTITION BY id ORDER BY partition, "offset") = 1`;
 
