@@ -61,10 +61,10 @@ export class Archiver {
   readonly dir: string;
   readonly #options: ResolvedArchiverOptions;
   readonly #logger: Logger | undefined;
-  /** merges, redactions and, with `writeThreads: 0`, flushes */
+  /** merges and redactions; flushes and repairs too with `writeThreads: 0` */
   readonly #writer: ParquetWriter;
-  /** writes flushes and repairs: the writing thread, or `#writer` */
-  readonly #files: FileWriter;
+  /** writes flushes and repairs with `writeThreads: 1` */
+  readonly #thread: ThreadedWriter | undefined;
   readonly #leases = new Leases();
   readonly #abort = new AbortController();
   #manifest: Manifest;
@@ -91,13 +91,13 @@ export class Archiver {
   #lastProgressLine = { at: Date.now(), records: 0 };
   #stopping: Promise<void> | undefined;
 
-  private constructor(options: ResolvedArchiverOptions, manifest: Manifest, writer: ParquetWriter, files: FileWriter) {
+  private constructor(options: ResolvedArchiverOptions, manifest: Manifest, writer: ParquetWriter, thread: ThreadedWriter | undefined) {
     this.dir = options.dir;
     this.#options = options;
     this.#logger = options.logger;
     this.#manifest = manifest;
     this.#writer = writer;
-    this.#files = files;
+    this.#thread = thread;
     const position = positionOf(manifest);
     this.#buffers = Array.from({ length: manifest.partitions }, () => []);
     this.#next = Array.from({ length: manifest.partitions }, (_, p) => position[p]!);
@@ -143,19 +143,19 @@ export class Archiver {
     const removed = await removeLeftovers(dir, manifest);
     const writerOptions = { tempDir: path.join(dir, DUCKDB_TEMP), memoryLimit: options.memoryLimit, threads: options.threads };
     const writer = await ParquetWriter.create(writerOptions);
-    let files: FileWriter = writer;
+    let thread: ThreadedWriter | undefined;
     try {
-      if (options.writeThreads > 0) files = await ThreadedWriter.open(writerOptions);
-      manifest = await checkListedFiles(options, manifest, files, opened?.unsealed === true);
+      if (options.writeThreads > 0) thread = await ThreadedWriter.open(writerOptions);
+      manifest = await checkListedFiles(options, manifest, thread ?? writer, opened?.unsealed === true);
     } catch (err) {
-      await closeWriters(writer, files);
+      await closeWriters(writer, thread);
       throw err;
     }
     options.logger?.info(
       { dir, generation: manifest.generation, files: manifest.files.length, records: totalRecords(manifest.files), position, removedLeftovers: removed },
       'archive opened; it resumes from the manifest position',
     );
-    return new Archiver(options, manifest, writer, files);
+    return new Archiver(options, manifest, writer, thread);
   }
 
   /** Starts reading the log and archiving, in the background, until `stop()`. */
@@ -188,7 +188,7 @@ export class Archiver {
       await this.#reporting;
       const failed = this.#state === 'failed' && this.#lastError;
       this.#rejectWaiters(failed || new BraidError('not_ready', 'the archive was stopped before it covered the position; start it again'));
-      await closeWriters(this.#writer, this.#files);
+      await closeWriters(this.#writer, this.#thread);
       await this.#collectGarbage();
       if (this.#state === 'stopping' || this.#state === 'created') this.#state = 'stopped';
     })();
@@ -384,12 +384,12 @@ export class Archiver {
     try {
       for (const [p, count] of counts.entries()) {
         if (count === 0) continue;
-        const rows = this.#buffers[p]!;
-        const [from, to] = [position[p]!, rows[count - 1]!.offset + 1];
+        const records = this.#buffers[p]!;
+        const [from, to] = [position[p]!, records[count - 1]!.offset + 1];
         let maxAppendTime = -Infinity;
-        for (let i = 0; i < count; i++) maxAppendTime = Math.max(maxAppendTime, rows[i]!.appendTime);
+        for (let i = 0; i < count; i++) maxAppendTime = Math.max(maxAppendTime, records[i]!.appendTime);
         const file = { path: fileName(p, from, to), partition: p, from, to, records: count, maxAppendTime };
-        const written = await this.#writeFile(this.#absolute(file), (temp) => this.#files.write(rows, count, temp));
+        const written = await this.#writeFile(this.#absolute(file), (temp) => this.#files().write(records, count, temp));
         added.push({ ...file, ...written });
       }
       await this.#commit((m) => ({ ...m, files: [...m.files, ...added].sort(byRange) }));
@@ -415,7 +415,7 @@ export class Archiver {
    */
   #repair(file: ArchiveFile): Promise<void> {
     const run = this.#flushing.then(async () => {
-      const rewritten = await rearchive(this.#options, this.#files, file);
+      const rewritten = await rearchive(this.#options, this.#files(), file);
       await this.#commit((m) => ({ ...m, files: m.files.map((f) => (f.path === file.path ? rewritten : f)) }));
       this.#logger?.warn({ file: file.path, records: file.records }, `archive: ${file.path} was damaged; it was archived again from the log`);
     });
@@ -621,6 +621,11 @@ export class Archiver {
     this.#rejectWaiters(err);
   }
 
+  /** What writes flushes and repairs: the writing thread, or the loop's writer. */
+  #files(): FileWriter {
+    return this.#thread ?? this.#writer;
+  }
+
   #absolute(file: Pick<ArchiveFile, 'path'>): string {
     return path.join(this.dir, ...file.path.split('/'));
   }
@@ -629,9 +634,9 @@ export class Archiver {
 /** What writes a flush's (or a repair's) records to a file: ParquetWriter or ThreadedWriter. */
 type FileWriter = Pick<ParquetWriter, 'write'>;
 
-async function closeWriters(writer: ParquetWriter, files: FileWriter): Promise<void> {
+async function closeWriters(writer: ParquetWriter, thread: ThreadedWriter | undefined): Promise<void> {
   try {
-    if (files instanceof ThreadedWriter) await files.close();
+    await thread?.close();
   } finally {
     writer.close();
   }
@@ -678,18 +683,18 @@ async function writeArchiveFile(target: string, write: (temp: string) => Promise
  */
 async function rearchive(options: ResolvedArchiverOptions, writer: FileWriter, file: ArchiveFile): Promise<ArchiveFile> {
   const { log, dir } = options;
-  const rows: ArchiveRecord[] = [];
+  const records: ArchiveRecord[] = [];
   for await (const batch of log.read({ from: { [file.partition]: file.from }, until: { [file.partition]: file.to } })) {
-    for (const record of batch) if (record.partition === file.partition && record.offset < file.to) rows.push(record);
+    for (const record of batch) if (record.partition === file.partition && record.offset < file.to) records.push(record);
   }
-  if (rows.length !== file.records || rows[0]?.offset !== file.from) {
+  if (records.length !== file.records || records[0]?.offset !== file.from) {
     throw new BraidError(
       'archive_corrupt',
-      `archive at ${dir}: ${file.path} is damaged, and the log no longer holds its ${file.records} records (it gave ${rows.length}); ` +
+      `archive at ${dir}: ${file.path} is damaged, and the log no longer holds its ${file.records} records (it gave ${records.length}); ` +
         'restore the file from a backup, or move the archive directory aside and restart to archive what the log still holds',
     );
   }
-  const written = await writeArchiveFile(path.join(dir, ...file.path.split('/')), (temp) => writer.write(rows, rows.length, temp));
+  const written = await writeArchiveFile(path.join(dir, ...file.path.split('/')), (temp) => writer.write(records, records.length, temp));
   return { ...file, ...written };
 }
 

@@ -1,18 +1,17 @@
 import path from 'node:path';
+import { packBytes, unpackBytes, type PackedBytes } from '../../shared/threads/packed.js';
 import { WorkerPool } from '../../shared/threads/pool.js';
 import type { ParquetWriterOptions } from './parquet-writer.js';
 import type { ArchiveRecord } from './row.js';
 
 /**
- * A flush's records as plain data for the writing thread: the values laid end to end in one
- * buffer and the rest in typed arrays, all transferred, not copied, by postMessage.
+ * A flush's records as plain data for the writing thread: the values packed in one buffer and
+ * the rest in typed arrays, all transferred, not copied, by postMessage.
  */
-export interface PackedRecords {
+export interface PackedRecords extends PackedBytes {
   readonly partitions: Uint32Array;
   readonly offsets: Float64Array;
   readonly appendTimes: Float64Array;
-  readonly lengths: Uint32Array;
-  readonly bytes: Uint8Array;
 }
 
 export type WriteJob =
@@ -22,38 +21,18 @@ export type WriteJob =
   | { readonly kind: 'close' };
 
 export function packRecords(records: readonly ArchiveRecord[], count: number): PackedRecords {
-  const partitions = new Uint32Array(count);
-  const offsets = new Float64Array(count);
-  const appendTimes = new Float64Array(count);
-  const lengths = new Uint32Array(count);
-  let total = 0;
-  for (let i = 0; i < count; i++) {
-    const r = records[i]!;
-    partitions[i] = r.partition;
-    offsets[i] = r.offset;
-    appendTimes[i] = r.appendTime;
-    total += lengths[i] = r.value.length;
-  }
-  // Not from Buffer's pool: the whole buffer is handed to the thread.
-  const bytes = new Uint8Array(new ArrayBuffer(total));
-  let at = 0;
-  for (let i = 0; i < count; i++) {
-    bytes.set(records[i]!.value, at);
-    at += lengths[i]!;
-  }
-  return { partitions, offsets, appendTimes, lengths, bytes };
+  const taken = records.slice(0, count);
+  return {
+    partitions: Uint32Array.from(taken, (r) => r.partition),
+    offsets: Float64Array.from(taken, (r) => r.offset),
+    appendTimes: Float64Array.from(taken, (r) => r.appendTime),
+    ...packBytes(taken.map((r) => r.value)),
+  };
 }
 
 export function unpackRecords(packed: PackedRecords): ArchiveRecord[] {
-  const { partitions, offsets, appendTimes, lengths, bytes } = packed;
-  const out = new Array<ArchiveRecord>(lengths.length);
-  let at = bytes.byteOffset;
-  for (let i = 0; i < out.length; i++) {
-    const n = lengths[i]!;
-    out[i] = { partition: partitions[i]!, offset: offsets[i]!, appendTime: appendTimes[i]!, value: Buffer.from(bytes.buffer, at, n) };
-    at += n;
-  }
-  return out;
+  const { partitions, offsets, appendTimes } = packed;
+  return unpackBytes(packed).map((value, i) => ({ partition: partitions[i]!, offset: offsets[i]!, appendTime: appendTimes[i]!, value }));
 }
 
 /**

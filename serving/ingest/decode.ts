@@ -1,5 +1,6 @@
 import { BraidError, isBraidError, type ErrorCode } from '../../shared/errors.js';
 import { changedNumberLiterals, childPath, firstInvalidUtf8, recordKey, validateEvents, type EventLimits, type EventProblem } from '../../shared/events/index.js';
+import { packBytes, unpackBytes } from '../../shared/threads/packed.js';
 
 /** How an ingest body is written: a JSON array or {"events": [...]}, or NDJSON. */
 export type IngestForm = 'json' | 'ndjson';
@@ -46,17 +47,7 @@ export function decodeIngest(body: Uint8Array, form: IngestForm, limits: DecodeL
         details: { problems },
       });
     }
-    const lengths = new Uint32Array(result.values.length);
-    let total = 0;
-    for (let i = 0; i < lengths.length; i++) total += lengths[i] = result.values[i]!.length;
-    // Not from Buffer's pool: the whole buffer may be handed to another thread.
-    const bytes = new Uint8Array(new ArrayBuffer(total));
-    let at = 0;
-    for (const v of result.values) {
-      bytes.set(v, at);
-      at += v.length;
-    }
-    return { ok: true, keys: result.events.map(recordKey), lengths, bytes };
+    return { ok: true, keys: result.events.map(recordKey), ...packBytes(result.values) };
   } catch (err) {
     if (!isBraidError(err)) throw err;
     return { ok: false, error: { code: err.code, message: err.message, ...(err.details === undefined ? {} : { details: err.details }) }, events };
@@ -65,15 +56,7 @@ export function decodeIngest(body: Uint8Array, form: IngestForm, limits: DecodeL
 
 /** The records of a decoded body, each value a view of the one buffer. */
 export function recordsOf(decoded: Extract<Decoded, { ok: true }>): { key: string; value: Buffer }[] {
-  const out = new Array<{ key: string; value: Buffer }>(decoded.keys.length);
-  const { buffer, byteOffset } = decoded.bytes;
-  let at = byteOffset;
-  for (let i = 0; i < out.length; i++) {
-    const n = decoded.lengths[i]!;
-    out[i] = { key: decoded.keys[i]!, value: Buffer.from(buffer, at, n) };
-    at += n;
-  }
-  return out;
+  return unpackBytes(decoded).map((value, i) => ({ key: decoded.keys[i]!, value }));
 }
 
 /** The body as text, or a 400 naming the first byte that is not well-formed UTF-8. */
